@@ -1,0 +1,1 @@
+"""gas_archiver."""
