@@ -1,0 +1,88 @@
+"""Start-up of a worker service: logging, clients, metrics/health server, the queue loop.
+
+Each worker's `__main__` supplies only its settings class, queue, parser and handler.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from gas_core.aws import AwsClients
+from gas_core.logging import configure_logging, get_logger
+from gas_core.metrics import MetricsServer, WorkerMetrics
+from gas_core.resources import Queue
+from gas_core.settings import WorkerSettings
+from gas_core.worker import MessageContext, QueueWorker, WorkerConfig
+
+M = TypeVar("M")
+log = get_logger("gas.service")
+
+
+def build_worker(
+    *,
+    service: str,
+    settings: WorkerSettings,
+    aws: AwsClients,
+    queue: Queue,
+    parse: Callable[[str], M],
+    handle: Callable[[M, MessageContext], None],
+    registry: CollectorRegistry = REGISTRY,
+    visibility_seconds: int | None = None,
+) -> QueueWorker[M]:
+    config = WorkerConfig(
+        service=service,
+        queue_name=settings.names.queue(queue),
+        queue_url=aws.queue_url(queue),
+        dlq_url=aws.dlq_url(queue),
+        concurrency=settings.worker_concurrency,
+        wait_seconds=settings.worker_wait_seconds,
+        visibility_seconds=visibility_seconds or settings.worker_visibility_seconds,
+        retry_base_seconds=settings.worker_retry_base_seconds,
+        retry_max_seconds=settings.worker_retry_max_seconds,
+        shutdown_grace_seconds=settings.worker_shutdown_grace_seconds,
+    )
+    return QueueWorker(sqs=aws.sqs, config=config, parse=parse, handle=handle,
+                       metrics=WorkerMetrics(registry))
+
+
+def serve_worker(
+    worker: QueueWorker[Any],
+    *,
+    settings: WorkerSettings,
+    aws: AwsClients,
+    registry: CollectorRegistry = REGISTRY,
+) -> None:
+    """Run the worker with its metrics/health server until SIGTERM; blocks."""
+    # A receive finishes at least every wait_seconds; allow generous slack before "dead".
+    stale_after = settings.worker_wait_seconds + 60
+
+    def liveness() -> tuple[bool, str]:
+        age = time.time() - worker.last_poll
+        return (age < stale_after, f"last receive {age:.0f}s ago")
+
+    def readiness() -> tuple[bool, str]:
+        try:
+            aws.sqs.get_queue_attributes(
+                QueueUrl=worker.config.queue_url, AttributeNames=["QueueArn"]
+            )
+        except Exception as error:
+            return False, f"queue unreachable: {error}"
+        return True, "ok"
+
+    server = MetricsServer(
+        port=settings.metrics_port, registry=registry, liveness=liveness, readiness=readiness
+    ).start()
+    log.info("metrics_listening", port=server.port)
+    worker.install_signal_handlers()
+    try:
+        worker.run()
+    finally:
+        server.stop()
+
+
+def start_logging(service: str, settings: WorkerSettings) -> None:
+    configure_logging(service=service, log_format=settings.log_format, level=settings.log_level)

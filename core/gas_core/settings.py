@@ -1,0 +1,139 @@
+"""Settings: the one place configuration enters a process.
+
+Every service subclasses `GasSettings`; values come only from environment variables with the
+`GAS_` prefix. Settings are validated when a service starts, so a bad deployment fails at once
+with a clear message instead of half-working. Production refuses secrets that are missing or
+still at a development default.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, Literal, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gas_core.resources import ResourceNames
+
+# Values that exist only so development works out of the box; production must replace them.
+DEVELOPMENT_SECRET_PREFIX = "dev-insecure-"  # noqa: S105 - a marker, not a secret
+
+_NAME_PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Tier(StrEnum):
+    FREE = "free"
+    PREMIUM = "premium"
+
+
+class GasSettings(BaseSettings):
+    """Settings every GAS process reads. Subclass per service; add only that service's fields."""
+
+    model_config = SettingsConfigDict(env_prefix="GAS_", extra="ignore", frozen=True)
+
+    env: Environment = Environment.DEVELOPMENT
+    # Only for an emulator (moto) or a VPC endpoint; unset in AWS.
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    aws_max_attempts: int = Field(default=5, ge=1, le=20)
+    # Explicit keys are for the local emulator only; in AWS the default chain (IRSA) is used.
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    name_prefix: str = "gas"
+
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_port: int = Field(default=9100, ge=0, le=65535)
+
+    # One week hot for free users, then Glacier; `gas dev` shortens it to seconds.
+    free_retention_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    free_max_upload_bytes: int = Field(default=50 * 1024**2, gt=0)
+    premium_max_upload_bytes: int = Field(default=5 * 1024**3, gt=0)
+    archive_storage_class: Literal["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"] = "GLACIER"
+    reference_dir: str | None = None
+    # The public address of the web app, used in emails and CORS for browser uploads.
+    web_base_url: str = "http://127.0.0.1:8000"
+    email_sender: str = "gas-noreply@example.org"
+
+    @field_validator("name_prefix")
+    @classmethod
+    def _valid_name_prefix(cls, value: str) -> str:
+        if not _NAME_PREFIX_PATTERN.match(value):
+            raise ValueError(
+                "must be 2-32 lowercase letters, digits or '-', starting with a letter "
+                "(it becomes part of bucket, queue and table names)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _production_refuses_unsafe_values(self) -> Self:
+        if self.env is not Environment.PRODUCTION:
+            return self
+        problems = [
+            f"GAS_{name.upper()} is {why}"
+            for name, why in self._unsafe_secrets()
+        ]
+        if self.aws_access_key_id is not None or self.aws_secret_access_key is not None:
+            problems.append(
+                "GAS_AWS_ACCESS_KEY_ID/GAS_AWS_SECRET_ACCESS_KEY are for the local emulator; "
+                "production uses the pod's IAM role"
+            )
+        if problems:
+            raise ValueError("unsafe production settings: " + "; ".join(problems))
+        return self
+
+    def _unsafe_secrets(self) -> list[tuple[str, str]]:
+        """SecretStr fields (of any subclass) that are missing or still dev defaults."""
+        unsafe = []
+        for name, field in type(self).model_fields.items():
+            if name.startswith("aws_"):
+                continue
+            if not _is_secret_field(field.annotation):
+                continue
+            value = getattr(self, name)
+            if value is None or not value.get_secret_value():
+                unsafe.append((name, "missing"))
+            elif value.get_secret_value().startswith(DEVELOPMENT_SECRET_PREFIX):
+                unsafe.append((name, "a development default"))
+        return unsafe
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def names(self) -> ResourceNames:
+        return ResourceNames(self.name_prefix)
+
+    def max_upload_bytes(self, tier: Tier | str) -> int:
+        return self.premium_max_upload_bytes if tier == Tier.PREMIUM else self.free_max_upload_bytes
+
+
+def _is_secret_field(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return SecretStr in getattr(annotation, "__args__", ())
+
+
+class WorkerSettings(GasSettings):
+    """Settings of a service that consumes one SQS queue through `gas_core.worker`."""
+
+    # How many messages one process handles at once.
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    # Long-poll wait; 20 s is the SQS maximum and the cheapest (fewest empty receives).
+    worker_wait_seconds: int = Field(default=20, ge=0, le=20)
+    # Visibility per receive and per heartbeat; the heartbeat renews it while a handler runs.
+    worker_visibility_seconds: int = Field(default=60, ge=2, le=43200)
+    # Back-off for transient failures: base * 2^(receive_count-1), capped.
+    worker_retry_base_seconds: int = Field(default=5, ge=0)
+    worker_retry_max_seconds: int = Field(default=900, ge=0, le=43200)
+    # After SIGTERM, how long in-flight handlers may run before their messages are released.
+    # Keep it below the pod's terminationGracePeriodSeconds.
+    worker_shutdown_grace_seconds: float = Field(default=25.0, ge=0)

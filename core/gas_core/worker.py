@@ -1,0 +1,355 @@
+"""The SQS consumer loop, written once for every worker service (DESIGN §5).
+
+* Long-poll receives, never more messages than there are free handler slots, so a message is
+  only taken when it can start at once (and one fetched during shutdown is released at once).
+* Bodies are parsed with the queue's pydantic parser; a body that does not parse is a poison
+  message: it goes to the dead-letter queue on its first receive and is deleted.
+* A handler returns normally (done: delete), raises `PermanentError` (it has recorded the
+  failure; retrying cannot help: delete), or raises anything else (transient: keep the message
+  and make it visible again after an exponential back-off; SQS moves it to the DLQ after
+  `MAX_RECEIVE_COUNT` receives).
+* A heartbeat extends the visibility of every in-flight message, so a handler that runs longer
+  than the visibility timeout is not delivered to a second consumer.
+* SIGTERM stops receiving and lets in-flight handlers finish within the grace period; whatever
+  is still running then is released (visibility 0) for another pod. A second signal releases
+  everything and returns at once.
+* One canonical log line and metrics per message.
+
+SQS limits used here: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from gas_core.logging import bind_context, get_logger
+from gas_core.metrics import WorkerMetrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+MAX_MESSAGES_PER_RECEIVE = 10  # SQS ReceiveMessage maximum
+MAX_WAIT_SECONDS = 20  # SQS long-poll maximum
+MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS visibility timeout maximum
+POISON_REASON_ATTRIBUTE = "gas_poison_reason"
+
+M = TypeVar("M")
+log = get_logger("gas.worker")
+
+
+class PermanentError(Exception):
+    """The message can never succeed; the handler has recorded why (e.g. job FAILED)."""
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    message_id: str
+    receive_count: int
+    attributes: dict[str, str]
+    # Set when the process is shutting down: a long handler may stop early and raise a
+    # transient error so another pod takes the message over.
+    stopping: threading.Event
+
+
+@dataclass
+class _InFlight:
+    message_id: str
+    receipt_handle: str
+    started: float
+    extended_at: float
+    released: bool = False
+
+
+@dataclass
+class WorkerConfig:
+    service: str
+    queue_name: str
+    queue_url: str
+    dlq_url: str
+    concurrency: int = 4
+    wait_seconds: int = MAX_WAIT_SECONDS
+    visibility_seconds: int = 60
+    retry_base_seconds: int = 5
+    retry_max_seconds: int = 900
+    shutdown_grace_seconds: float = 25.0
+    # How often the heartbeat extends visibility; a third of the timeout leaves two misses of slack.
+    heartbeat_seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.heartbeat_seconds or max(self.visibility_seconds / 3, 0.5)
+
+
+class QueueWorker(Generic[M]):
+    """Consumes one queue with a parser and a handler until stopped."""
+
+    def __init__(
+        self,
+        *,
+        sqs: SQSClient,
+        config: WorkerConfig,
+        parse: Callable[[str], M],
+        handle: Callable[[M, MessageContext], None],
+        metrics: WorkerMetrics,
+    ) -> None:
+        self._sqs = sqs
+        self.config = config
+        self._parse = parse
+        self._handle = handle
+        self._metrics = metrics
+        self.stopping = threading.Event()
+        self._abort = threading.Event()
+        self._lock = threading.Condition()
+        self._in_flight: dict[str, _InFlight] = {}
+        self._receiver_done = threading.Event()
+        self.last_poll = time.time()
+        self._labels = {"service": config.service, "queue": config.queue_name}
+
+    # -- control -----------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """First call: drain gracefully. Second call: release everything and return now."""
+        if self.stopping.is_set():
+            self._abort.set()
+        self.stopping.set()
+        with self._lock:
+            self._lock.notify_all()
+
+    def install_signal_handlers(self) -> None:
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("shutdown_signal", signal=signal.Signals(signum).name,
+                     again=self.stopping.is_set())
+            self.request_stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    def run(self) -> None:
+        """Block until stopped; returns once in-flight work is finished or released."""
+        receiver = threading.Thread(target=self._receive_loop, name="sqs-receiver", daemon=True)
+        heartbeat = threading.Thread(target=self._heartbeat_loop, name="sqs-heartbeat",
+                                     daemon=True)
+        log.info("worker_started", queue=self.config.queue_name,
+                 concurrency=self.config.concurrency)
+        receiver.start()
+        heartbeat.start()
+        # Wait in short slices so signal handlers run promptly on the main thread.
+        while not self.stopping.wait(0.5):
+            pass
+        self._drain()
+        log.info("worker_stopped", queue=self.config.queue_name)
+
+    @property
+    def in_flight_count(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def _receive_loop(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                with self._lock:
+                    free = self.config.concurrency - len(self._in_flight)
+                    if free <= 0:
+                        self._lock.wait(timeout=1.0)
+                        continue
+                try:
+                    messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE))
+                except Exception as error:  # network or throttling: keep the loop alive
+                    log.warning("receive_failed", error=str(error))
+                    self.stopping.wait(1.0)
+                    continue
+                self.last_poll = time.time()
+                self._metrics.last_poll.labels(**self._labels).set(self.last_poll)
+                for message in messages:
+                    self._dispatch(message)
+        finally:
+            self._receiver_done.set()
+
+    def _receive(self, max_messages: int) -> list[MessageTypeDef]:
+        response = self._sqs.receive_message(
+            QueueUrl=self.config.queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=self.config.wait_seconds,
+            VisibilityTimeout=self.config.visibility_seconds,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=["All"],
+        )
+        return response.get("Messages", [])
+
+    def _dispatch(self, message: MessageTypeDef) -> None:
+        message_id = message["MessageId"]
+        receipt = message["ReceiptHandle"]
+        if self.stopping.is_set():
+            # Fetched by a receive that was already waiting when shutdown began: never started,
+            # so give it straight back.
+            self._release(receipt)
+            self._finish_metrics("released", 0.0)
+            log.info("message", queue=self.config.queue_name, message_id=message_id,
+                     outcome="released", duration_s=0.0)
+            return
+        try:
+            parsed = self._parse(message.get("Body", ""))
+        except Exception as error:
+            self._to_dead_letter(message, reason=_short(error))
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._in_flight[message_id] = _InFlight(message_id, receipt, now, now)
+        self._metrics.in_flight.labels(**self._labels).inc()
+        thread = threading.Thread(
+            target=self._run_handler, args=(message, parsed), name=f"handler-{message_id[:8]}",
+            daemon=True,
+        )
+        thread.start()
+
+    # -- handling ----------------------------------------------------------------------------
+
+    def _run_handler(self, message: MessageTypeDef, parsed: M) -> None:
+        message_id = message["MessageId"]
+        receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        job_id = getattr(parsed, "job_id", None)
+        context = MessageContext(
+            message_id=message_id,
+            receive_count=receive_count,
+            attributes={
+                name: value.get("StringValue", "")
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            stopping=self.stopping,
+        )
+        started = time.monotonic()
+        outcome = "ok"
+        error_text: str | None = None
+        with bind_context(queue=self.config.queue_name, message_id=message_id,
+                          **({"job_id": job_id} if job_id else {})):
+            try:
+                self._handle(parsed, context)
+            except PermanentError as error:
+                outcome, error_text = "failed", _short(error)
+            except Exception as error:
+                outcome, error_text = "retry", _short(error)
+                log.exception("handler_error", receive_count=receive_count)
+            with self._lock:
+                entry = self._in_flight.pop(message_id, None)
+                self._lock.notify_all()
+            released = entry is None or entry.released
+            if released:
+                # Shutdown released it while we ran; another consumer owns it now.
+                outcome = "released"
+            elif outcome in ("ok", "failed"):
+                self._delete(entry.receipt_handle)  # type: ignore[union-attr]
+            else:
+                delay = self._retry_delay(receive_count)
+                self._set_visibility(entry.receipt_handle, delay)  # type: ignore[union-attr]
+            duration = time.monotonic() - started
+            self._metrics.in_flight.labels(**self._labels).dec()
+            self._finish_metrics(outcome, duration)
+            log.log(
+                40 if outcome == "failed" else 30 if outcome == "retry" else 20,
+                "message",
+                outcome=outcome,
+                duration_s=round(duration, 3),
+                receive_count=receive_count,
+                **({"error": error_text} if error_text else {}),
+            )
+
+    def _retry_delay(self, receive_count: int) -> int:
+        delay = self.config.retry_base_seconds * 2 ** max(receive_count - 1, 0)
+        return int(min(delay, self.config.retry_max_seconds, MAX_VISIBILITY_SECONDS))
+
+    def _to_dead_letter(self, message: MessageTypeDef, *, reason: str) -> None:
+        """Poison: straight to the DLQ with the reason attached, then delete the original."""
+        attributes: dict[str, Any] = {
+            name: {k: v for k, v in value.items() if k in ("DataType", "StringValue")}
+            for name, value in message.get("MessageAttributes", {}).items()
+        }
+        attributes[POISON_REASON_ATTRIBUTE] = {"DataType": "String", "StringValue": reason[:250]}
+        self._sqs.send_message(
+            QueueUrl=self.config.dlq_url,
+            MessageBody=message.get("Body", "") or "(empty)",
+            MessageAttributes=attributes,
+        )
+        self._delete(message["ReceiptHandle"])
+        self._finish_metrics("poison", 0.0)
+        log.error("message", queue=self.config.queue_name, message_id=message["MessageId"],
+                  outcome="poison", duration_s=0.0, error=reason)
+
+    def _finish_metrics(self, outcome: str, duration: float) -> None:
+        self._metrics.messages.labels(outcome=outcome, **self._labels).inc()
+        if outcome not in ("poison", "released"):
+            self._metrics.message_seconds.labels(**self._labels).observe(duration)
+
+    # -- visibility --------------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        interval = self.config.heartbeat_interval
+        while not self._abort.is_set():
+            now = time.monotonic()
+            with self._lock:
+                due = [e for e in self._in_flight.values()
+                       if not e.released and now - e.extended_at >= interval]
+            for entry in due:
+                if self._set_visibility(entry.receipt_handle, self.config.visibility_seconds):
+                    entry.extended_at = now
+            self._abort.wait(min(interval / 2, 1.0))
+
+    def _drain(self) -> None:
+        grace_deadline = time.monotonic() + self.config.shutdown_grace_seconds
+        # The receiver may be inside a long poll; whatever it returns is released by _dispatch.
+        self._receiver_done.wait(timeout=self.config.wait_seconds + 5)
+        with self._lock:
+            while self._in_flight and not self._abort.is_set():
+                remaining = grace_deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._lock.wait(timeout=min(remaining, 0.5))
+            leftovers = [e for e in self._in_flight.values() if not e.released]
+            for entry in leftovers:
+                entry.released = True
+        for entry in leftovers:
+            self._release(entry.receipt_handle)
+            log.warning("message_released_at_shutdown", message_id=entry.message_id,
+                        ran_s=round(time.monotonic() - entry.started, 1))
+        self._abort.set()  # stops the heartbeat
+
+    def _release(self, receipt_handle: str) -> None:
+        self._set_visibility(receipt_handle, 0)
+
+    def _set_visibility(self, receipt_handle: str, seconds: int) -> bool:
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self.config.queue_url,
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=seconds,
+            )
+        except (ClientError, BotoCoreError) as error:
+            # The receipt expired (visibility already lapsed), the message is gone, or SQS is
+            # unreachable: the message then simply becomes visible again when its timeout ends.
+            log.warning("visibility_change_failed", error=_short(error))
+            return False
+        return True
+
+    def _delete(self, receipt_handle: str) -> None:
+        try:
+            self._sqs.delete_message(QueueUrl=self.config.queue_url, ReceiptHandle=receipt_handle)
+        except (ClientError, BotoCoreError) as error:
+            # The work is done; the message will be redelivered and the idempotent handler
+            # will find nothing left to do.
+            log.warning("delete_failed", error=_short(error))
+
+
+def _short(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 500 else text[:497] + "..."

@@ -1,0 +1,178 @@
+"""Sequence Ontology names, impacts and protein-change notation for bcftools csq output.
+
+bcftools csq writes short consequence names (``missense``, ``5_prime_utr``) joined with ``&``;
+users, filters and the web expect Sequence Ontology terms as VEP and snpEff print them. The
+impact classes and the severity order follow Ensembl VEP's table, so "most severe consequence"
+means the same thing here as in the tools users compare us with.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# csq short name -> Sequence Ontology term.
+CSQ_TO_SO: Final[dict[str, str]] = {
+    "intron": "intron_variant",
+    "5_prime_utr": "5_prime_UTR_variant",
+    "3_prime_utr": "3_prime_UTR_variant",
+    "splice_acceptor": "splice_acceptor_variant",
+    "splice_donor": "splice_donor_variant",
+    "splice_region": "splice_region_variant",
+    "stop_lost": "stop_lost",
+    "stop_gained": "stop_gained",
+    "start_lost": "start_lost",
+    "frameshift": "frameshift_variant",
+    "inframe_deletion": "inframe_deletion",
+    "inframe_insertion": "inframe_insertion",
+    "inframe_altering": "protein_altering_variant",
+    "missense": "missense_variant",
+    "synonymous": "synonymous_variant",
+    "stop_retained": "stop_retained_variant",
+    "start_retained": "start_retained_variant",
+    "non_coding": "non_coding_transcript_exon_variant",
+    "coding_sequence": "coding_sequence_variant",
+    "feature_elongation": "feature_elongation",
+}
+
+UPSTREAM = "upstream_gene_variant"
+DOWNSTREAM = "downstream_gene_variant"
+INTERGENIC = "intergenic_variant"
+# A variant inside a gene's span whose transcripts csq does not model (e.g. a gene record with
+# no transcript children); VEP would call it a transcript variant of an unknown kind.
+GENE_BODY = "non_coding_transcript_variant"
+
+# Most severe first (Ensembl VEP's order).
+SEVERITY: Final[tuple[str, ...]] = (
+    "splice_acceptor_variant",
+    "splice_donor_variant",
+    "stop_gained",
+    "frameshift_variant",
+    "stop_lost",
+    "start_lost",
+    "inframe_insertion",
+    "inframe_deletion",
+    "missense_variant",
+    "protein_altering_variant",
+    "splice_region_variant",
+    "start_retained_variant",
+    "stop_retained_variant",
+    "synonymous_variant",
+    "coding_sequence_variant",
+    "5_prime_UTR_variant",
+    "3_prime_UTR_variant",
+    "non_coding_transcript_exon_variant",
+    "intron_variant",
+    "non_coding_transcript_variant",
+    "feature_elongation",
+    UPSTREAM,
+    DOWNSTREAM,
+    INTERGENIC,
+)
+RANK: Final[dict[str, int]] = {term: i for i, term in enumerate(SEVERITY)}
+UNKNOWN_RANK: Final[int] = len(SEVERITY)
+
+IMPACTS: Final[tuple[str, ...]] = ("HIGH", "MODERATE", "LOW", "MODIFIER")
+IMPACT: Final[dict[str, str]] = {
+    "splice_acceptor_variant": "HIGH",
+    "splice_donor_variant": "HIGH",
+    "stop_gained": "HIGH",
+    "frameshift_variant": "HIGH",
+    "stop_lost": "HIGH",
+    "start_lost": "HIGH",
+    "inframe_insertion": "MODERATE",
+    "inframe_deletion": "MODERATE",
+    "missense_variant": "MODERATE",
+    "protein_altering_variant": "MODERATE",
+    "splice_region_variant": "LOW",
+    "start_retained_variant": "LOW",
+    "stop_retained_variant": "LOW",
+    "synonymous_variant": "LOW",
+}
+
+
+def impact_of(term: str) -> str:
+    return IMPACT.get(term, "MODIFIER")
+
+
+def so_terms(csq: str) -> tuple[str, str, int]:
+    """Map one csq consequence (``missense&splice_region``) to (SO terms, impact, rank).
+
+    A leading ``*`` (csq's mark for a consequence downstream of a frameshift or stop in the same
+    haplotype) is dropped; csq runs here with ``--local-csq`` so it should not appear.
+    """
+    terms = [CSQ_TO_SO.get(t.lstrip("*"), t.lstrip("*") + "_variant") for t in csq.split("&") if t]
+    terms.sort(key=lambda t: RANK.get(t, UNKNOWN_RANK))
+    if not terms:
+        return "", "MODIFIER", UNKNOWN_RANK
+    best = terms[0]
+    return "&".join(terms), impact_of(best), RANK.get(best, UNKNOWN_RANK)
+
+
+AA3: Final[dict[str, str]] = {
+    "A": "Ala", "R": "Arg", "N": "Asn", "D": "Asp", "C": "Cys", "Q": "Gln", "E": "Glu",
+    "G": "Gly", "H": "His", "I": "Ile", "L": "Leu", "K": "Lys", "M": "Met", "F": "Phe",
+    "P": "Pro", "S": "Ser", "T": "Thr", "W": "Trp", "Y": "Tyr", "V": "Val", "*": "Ter",
+    "U": "Sec", "O": "Pyl", "X": "Xaa",
+}  # fmt: skip
+
+_AA_CHANGE = re.compile(r"^(\d+)([A-Z*]+)(?:>(\d+)([A-Z*]+))?$")
+
+
+def _three(seq: str) -> str:
+    return "".join(AA3.get(a, "Xaa") for a in seq)
+
+
+def protein_change(aa: str, consequence: str) -> str:
+    """csq's amino-acid field (``717V>717I``, ``315K``, ``3GLGLW>3W``) as HGVS p. notation.
+
+    Follows the HGVS short forms: ``p.Val717Ile``, ``p.Lys315=``, ``p.Gln12Ter``,
+    ``p.Ile453fs``, ``p.Gly3_Leu6del``, ``p.Lys5delinsLysLeu``. Anything csq prints that does
+    not parse is returned unchanged rather than guessed at.
+    """
+    match = _AA_CHANGE.match(aa)
+    if not match:
+        return aa
+    pos = int(match.group(1))
+    ref = match.group(2)
+    alt = match.group(4)
+    if alt is None:
+        return f"p.{_three(ref[:1])}{pos}="
+    if "frameshift" in consequence:
+        return f"p.{_three(ref[:1])}{pos}fs"
+    if len(ref) == 1 and len(alt) == 1:
+        if ref == alt:
+            return f"p.{_three(ref)}{pos}="
+        return f"p.{_three(ref)}{pos}{_three(alt)}"
+    # Trim the shared prefix and suffix so the change names only the residues that differ.
+    start = 0
+    while start < min(len(ref), len(alt)) and ref[start] == alt[start]:
+        start += 1
+    end = 0
+    while end < min(len(ref), len(alt)) - start and ref[-1 - end] == alt[-1 - end]:
+        end += 1
+    r = ref[start : len(ref) - end]
+    a = alt[start : len(alt) - end]
+    first = pos + start
+    if not r and not a:
+        return f"p.{_three(ref[:1])}{pos}="
+    span = f"{_three(r[0])}{first}" if len(r) == 1 else ""
+    if len(r) > 1:
+        span = f"{_three(r[0])}{first}_{_three(r[-1])}{first + len(r) - 1}"
+    if not a:
+        return f"p.{span}del"
+    if not r:
+        # An insertion needs both flanking residues; csq gives one, so write it as delins.
+        anchor = ref[start - 1] if start else ref[:1]
+        at = first - 1 if start else pos
+        return f"p.{_three(anchor)}{at}delins{_three(anchor + a)}"
+    return f"p.{span}delins{_three(a)}"
+
+
+_PATHOGENIC = re.compile(r"(^|[,/|&;])\s*(likely_)?pathogenic\s*($|[,/|&;])", re.IGNORECASE)
+PATHOGENIC_REGEX: Final[str] = r"(^|[,/|&;])\s*(likely_)?pathogenic\s*($|[,/|&;])"
+
+
+def is_pathogenic(clnsig: str | None) -> bool:
+    """ClinVar pathogenic or likely pathogenic (``Pathogenic/Likely_pathogenic`` included)."""
+    return bool(clnsig) and _PATHOGENIC.search(clnsig or "") is not None
