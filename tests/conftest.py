@@ -6,6 +6,7 @@ name prefix, so tests never see each other's tables, queues or buckets.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -38,6 +39,8 @@ def require_or_skip(condition: bool, message: str) -> None:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
+    # The emulator's web server logs every request at INFO; keep test output readable.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -255,9 +255,11 @@ class Infrastructure:
             if not _same_attribute(current.get(key), value)
         }
         if differing:
+            # Send the whole desired set: idempotent in SQS, and the emulator drops attributes
+            # (the Policy) that a partial update leaves out.
             self._change(
                 "update", "queue", name, ", ".join(sorted(differing)),
-                lambda: sqs.set_queue_attributes(QueueUrl=url, Attributes=differing),
+                lambda: sqs.set_queue_attributes(QueueUrl=url, Attributes=desired),
             )
 
     # -- subscriptions -----------------------------------------------------------------------

@@ -41,6 +41,8 @@ MAX_MESSAGES_PER_RECEIVE = 10  # SQS ReceiveMessage maximum
 MAX_WAIT_SECONDS = 20  # SQS long-poll maximum
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS visibility timeout maximum
 POISON_REASON_ATTRIBUTE = "gas_poison_reason"
+# At shutdown, how long to wait for handlers that are already deleting their message.
+FINISHING_WAIT_SECONDS = 5.0
 
 M = TypeVar("M")
 log = get_logger("gas.worker")
@@ -66,7 +68,10 @@ class _InFlight:
     receipt_handle: str
     started: float
     extended_at: float
+    # released: shutdown gave the message back; finishing: the handler is deleting it or
+    # scheduling its retry. Exactly one of the two can happen, decided under the lock.
     released: bool = False
+    finishing: bool = False
 
 
 @dataclass
@@ -242,9 +247,10 @@ class QueueWorker(Generic[M]):
                 outcome, error_text = "retry", _short(error)
                 log.exception("handler_error", receive_count=receive_count)
             with self._lock:
-                entry = self._in_flight.pop(message_id, None)
-                self._lock.notify_all()
-            released = entry is None or entry.released
+                entry = self._in_flight.get(message_id)
+                released = entry is None or entry.released
+                if entry is not None and not released:
+                    entry.finishing = True
             if released:
                 # Shutdown released it while we ran; another consumer owns it now.
                 outcome = "released"
@@ -253,6 +259,10 @@ class QueueWorker(Generic[M]):
             else:
                 delay = self._retry_delay(receive_count)
                 self._set_visibility(entry.receipt_handle, delay)  # type: ignore[union-attr]
+            # Only now, with the message durably deleted or rescheduled, may shutdown proceed.
+            with self._lock:
+                self._in_flight.pop(message_id, None)
+                self._lock.notify_all()
             duration = time.monotonic() - started
             self._metrics.in_flight.labels(**self._labels).dec()
             self._finish_metrics(outcome, duration)
@@ -315,13 +325,22 @@ class QueueWorker(Generic[M]):
                 if remaining <= 0:
                     break
                 self._lock.wait(timeout=min(remaining, 0.5))
-            leftovers = [e for e in self._in_flight.values() if not e.released]
+            leftovers = [e for e in self._in_flight.values()
+                         if not e.released and not e.finishing]
             for entry in leftovers:
                 entry.released = True
         for entry in leftovers:
             self._release(entry.receipt_handle)
             log.warning("message_released_at_shutdown", message_id=entry.message_id,
                         ran_s=round(time.monotonic() - entry.started, 1))
+        # Handlers that were already finishing get a moment to delete or reschedule.
+        finish_deadline = time.monotonic() + FINISHING_WAIT_SECONDS
+        with self._lock:
+            while any(e.finishing for e in self._in_flight.values()):
+                remaining = finish_deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._lock.wait(timeout=min(remaining, 0.5))
         self._abort.set()  # stops the heartbeat
 
     def _release(self, receipt_handle: str) -> None:
