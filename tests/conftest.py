@@ -7,34 +7,15 @@ name prefix, so tests never see each other's tables, queues or buckets.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from gas_core.aws import AwsClients
-from gas_core.settings import GasSettings
 from moto.server import ThreadedMotoServer
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def require_or_skip(condition: bool, message: str) -> None:
-    """Skip a test whose outside requirement is missing; under CI that is a failure."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: every test must run)")
-    pytest.skip(message)
+from gas_core.aws import AwsClients
+from gas_core.settings import GasSettings
+from tests.support import emulator_settings, free_port
 
 
 @pytest.fixture(scope="session")
@@ -46,19 +27,6 @@ def moto_endpoint() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
-
-
-def emulator_settings(endpoint: str, cls: type[GasSettings] = GasSettings, **overrides: object):  # type: ignore[no-untyped-def]
-    values: dict[str, object] = {
-        "aws_endpoint_url": endpoint,
-        "aws_region": "us-east-1",
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-        "name_prefix": "t" + uuid.uuid4().hex[:10],
-        "log_format": "console",
-    }
-    values.update(overrides)
-    return cls(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

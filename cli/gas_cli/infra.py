@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
+
 from gas_core.aws import AwsClients
 from gas_core.resources import (
     DLQ_RETENTION_SECONDS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from gas_core.aws import AwsClients
 from gas_core.jobs import (
     STATUS_TRANSITIONS,

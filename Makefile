@@ -1,0 +1,34 @@
+# GAS developer commands. Everything runs through uv; `make` installs uv with pip if missing.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PORT ?= 8000
+# pytest arguments, e.g. `make test PYTEST_ARGS="-k worker -x"`
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench chart sync uv clean
+
+uv:
+	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --user --quiet uv
+
+sync: uv
+	@$(UV) sync --frozen --all-packages
+
+## run: the whole system locally (web UI on http://127.0.0.1:$(PORT)), Ctrl-C stops it
+run: sync
+	@$(UV) run --frozen gas dev --port $(PORT)
+
+## test: the whole test suite (unit, services, end-to-end, browser, chart)
+test: sync
+	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+## lint: ruff and mypy, both must be clean
+lint: sync
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen mypy
+
+## bench: performance benchmarks (ratios against a baseline run in the same process)
+bench: sync
+	@for script in benchmarks/*.py; do echo "== $$script"; $(UV) run --frozen python $$script || exit 1; done
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .gas test-artifacts

@@ -1,0 +1,238 @@
+"""`gas dev`: the whole system on one machine, offline (DESIGN §6).
+
+An embedded AWS emulator (moto server) on 127.0.0.1, `infra apply` against it, then each
+service as its own process, exactly as in a pod: same module, same settings, only the
+endpoint and names differ. Their output is merged into one stream with the service name on
+every line. Ctrl-C (or SIGTERM) stops the services first, gracefully, then the emulator.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from moto.server import ThreadedMotoServer
+
+from gas_cli.infra import Infrastructure
+from gas_core.settings import GasSettings
+
+
+@dataclass(frozen=True)
+class DevService:
+    name: str
+    module: str
+
+
+# Each service runs as `python -m <module>`, like its container's entry point.
+SERVICES: tuple[DevService, ...] = (
+    DevService("web", "gas_web"),
+)
+
+# Free users' results go to Glacier after this many seconds locally, so the whole lifecycle
+# can be watched in a minute.
+DEV_RETENTION_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 30
+_COLOURS = ("36", "33", "35", "32", "34", "31", "96")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DevStack:
+    def __init__(
+        self,
+        *,
+        port: int = 8000,
+        reference: Path | None = None,
+        state_dir: Path = Path(".gas"),
+        retention_seconds: int = DEV_RETENTION_SECONDS,
+        out: IO[str] = sys.stdout,
+    ) -> None:
+        self.port = port
+        self.reference = reference
+        self.state_dir = state_dir
+        self.retention_seconds = retention_seconds
+        self.out = out
+        self._out_lock = threading.Lock()
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._emulator: ThreadedMotoServer | None = None
+        self._stopping = threading.Event()
+        self._colour = out.isatty()
+
+    # -- output --------------------------------------------------------------------------------
+
+    def say(self, service: str, line: str) -> None:
+        width = max(len(s.name) for s in SERVICES) + 1
+        label = f"{service:<{width}}|"
+        if self._colour:
+            names = ["gas", *[s.name for s in SERVICES]]
+            colour = _COLOURS[names.index(service) % len(_COLOURS)] if service in names else "0"
+            label = f"\033[{colour}m{label}\033[0m"
+        with self._out_lock:
+            self.out.write(f"{label} {line}\n")
+            self.out.flush()
+
+    def _pump(self, service: str, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            self.say(service, raw.decode(errors="replace").rstrip("\n"))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def environment(self, emulator_url: str) -> dict[str, str]:
+        """Settings every local service gets (the same names a Helm ConfigMap sets)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GAS_", "AWS_"))}
+        env.update({
+            "GAS_ENV": "development",
+            "GAS_AWS_ENDPOINT_URL": emulator_url,
+            "GAS_AWS_REGION": "us-east-1",
+            "GAS_AWS_ACCESS_KEY_ID": "local-emulator",
+            "GAS_AWS_SECRET_ACCESS_KEY": "local-emulator",
+            "GAS_NAME_PREFIX": "gas",
+            "GAS_AUTH_MODE": "dev",
+            "GAS_WEB_HOST": "127.0.0.1",
+            "GAS_WEB_PORT": str(self.port),
+            "GAS_WEB_BASE_URL": f"http://127.0.0.1:{self.port}",
+            "GAS_FREE_RETENTION_SECONDS": str(self.retention_seconds),
+            "GAS_LOG_FORMAT": "console" if self._colour else "json",
+            # Local queues are quiet; shorter polls make Ctrl-C snappier.
+            "GAS_WORKER_WAIT_SECONDS": "5",
+            "GAS_WORKER_SHUTDOWN_GRACE_SECONDS": "10",
+            "PYTHONUNBUFFERED": "1",
+        })
+        if self.reference is not None:
+            env["GAS_REFERENCE_DIR"] = str(self.reference.resolve())
+        return env
+
+    def start(self) -> None:
+        # The emulator's web server logs every request; the services' own logs say more.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        emulator_port = free_port()
+        self._emulator = ThreadedMotoServer(ip_address="127.0.0.1", port=emulator_port,
+                                            verbose=False)
+        self._emulator.start()
+        emulator_url = f"http://127.0.0.1:{emulator_port}"
+        self.say("gas", f"AWS emulator (moto) on {emulator_url}")
+        env = self.environment(emulator_url)
+        settings = GasSettings(
+            aws_endpoint_url=emulator_url,
+            aws_access_key_id=env["GAS_AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["GAS_AWS_SECRET_ACCESS_KEY"],
+            name_prefix=env["GAS_NAME_PREFIX"],
+            web_base_url=env["GAS_WEB_BASE_URL"],
+        )
+        changes = Infrastructure(settings).apply()
+        self.say("gas", f"infra apply: {len(changes)} changes (table, buckets, topics, queues)")
+        for service in SERVICES:
+            service_env = dict(env, GAS_METRICS_PORT=str(free_port()))
+            process = subprocess.Popen(
+                [sys.executable, "-m", service.module],
+                env=service_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                # Own process group: the terminal's Ctrl-C reaches only us, and we stop the
+                # services in order.
+                start_new_session=True,
+            )
+            self._processes[service.name] = process
+            assert process.stdout is not None
+            threading.Thread(target=self._pump, args=(service.name, process.stdout),
+                             daemon=True).start()
+            self.say("gas", f"started {service.name} (pid {process.pid}, metrics on "
+                            f":{service_env['GAS_METRICS_PORT']})")
+
+    def wait_until_ready(self, timeout: float = 60) -> bool:
+        url = f"http://127.0.0.1:{self.port}/readyz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._stopping.is_set():
+            if self.failed_service():
+                return False
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.25)
+        return False
+
+    def failed_service(self) -> str | None:
+        for name, process in self._processes.items():
+            if process.poll() is not None:
+                return name
+        return None
+
+    def stop(self) -> int:
+        """Stop services (SIGTERM, then SIGKILL after the timeout), then the emulator."""
+        self._stopping.set()
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        worst = 0
+        for name, process in self._processes.items():
+            try:
+                code = process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                self.say("gas", f"{name} did not stop in {STOP_TIMEOUT_SECONDS}s: killing it")
+                process.kill()
+                code = process.wait()
+            # -SIGTERM is a clean exit for a service that had no handler installed yet.
+            if code not in (0, -signal.SIGTERM):
+                worst = worst or 1
+                self.say("gas", f"{name} exited with {code}")
+        if self._emulator is not None:
+            self._emulator.stop()
+        self.say("gas", "stopped")
+        return worst
+
+
+def run_dev(*, port: int, reference: Path | None) -> int:
+    stack = DevStack(port=port, reference=reference)
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop_requested.is_set():
+            # Second Ctrl-C: stop waiting for graceful shutdown.
+            for process in stack._processes.values():
+                if process.poll() is None:
+                    process.kill()
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
+    try:
+        stack.start()
+        if stack.wait_until_ready():
+            stack.say("gas", f"GAS is up in {time.monotonic() - started:.1f}s: "
+                             f"http://127.0.0.1:{port}  (Ctrl-C stops everything)")
+        elif not stop_requested.is_set():
+            stack.say("gas", f"not ready: {stack.failed_service() or 'web'} did not come up")
+            stop_requested.set()
+            stack.stop()
+            return 1
+        while not stop_requested.wait(0.5):
+            failed = stack.failed_service()
+            if failed:
+                stack.say("gas", f"{failed} exited unexpectedly; stopping everything")
+                stack.stop()
+                return 1
+    except Exception as error:
+        stack.say("gas", f"failed to start: {error}")
+        stack.stop()
+        return 1
+    stack.say("gas", "stopping")
+    return stack.stop()

@@ -1,0 +1,135 @@
+"""Least-privilege IAM policies per service, derived from the resource definitions.
+
+`gas infra policy SERVICE` prints one; operators attach it to the service's IRSA role.
+Each statement says what the service does with the resource, so a reviewer can check it
+against the code in one read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gas_cli.infra import Infrastructure
+from gas_core.resources import Bucket, Queue, Topic
+
+TABLE_READ = ("dynamodb:GetItem", "dynamodb:Query")
+TABLE_WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem")
+CONSUME = [
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+]
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one service may do."""
+
+    table: tuple[str, ...] = ()
+    # (bucket, key prefix or "*", actions)
+    objects: tuple[tuple[Bucket, str, tuple[str, ...]], ...] = ()
+    consumes: Queue | None = None
+    # Queues it may send to directly (its own DLQ for poison messages, re-delays...).
+    sends_to: tuple[Queue, ...] = ()
+    publishes: tuple[Topic, ...] = ()
+    reads_queue_attributes: tuple[Queue, ...] = ()
+    sends_email: bool = False
+
+
+ACCESS: dict[str, Access] = {
+    "web": Access(
+        table=(*TABLE_READ, *TABLE_WRITE),
+        objects=(
+            # Presigned POST uploads are signed with the web role's credentials.
+            (Bucket.INPUTS, "inputs/*", ("s3:PutObject", "s3:GetObject")),
+            # Presigned downloads of results and the variant browser's reads.
+            (Bucket.RESULTS, "results/*", ("s3:GetObject",)),
+        ),
+        publishes=(Topic.JOB_REQUESTS, Topic.USER_EVENTS),
+        reads_queue_attributes=(Queue.ANNOTATOR,),
+    ),
+    "annotator": Access(
+        table=(*TABLE_READ, "dynamodb:UpdateItem"),
+        objects=(
+            (Bucket.INPUTS, "inputs/*", ("s3:GetObject",)),
+            (Bucket.RESULTS, "results/*", ("s3:PutObject", "s3:GetObject")),
+            (Bucket.RESULTS, "references/*", ("s3:GetObject",)),
+        ),
+        consumes=Queue.ANNOTATOR,
+        publishes=(Topic.JOB_RESULTS,),
+    ),
+    "archiver": Access(
+        table=(*TABLE_READ, "dynamodb:UpdateItem"),
+        objects=(
+            (Bucket.RESULTS, "results/*", ("s3:GetObject", "s3:DeleteObject")),
+            (Bucket.ARCHIVE, "results/*", ("s3:PutObject", "s3:GetObject")),
+        ),
+        consumes=Queue.ARCHIVER,
+        # Windows longer than SQS's 15-minute delay re-delay the message on its own queue.
+        sends_to=(Queue.ARCHIVER,),
+    ),
+    "restorer": Access(
+        table=(*TABLE_READ, "dynamodb:UpdateItem"),
+        objects=((Bucket.ARCHIVE, "results/*", ("s3:RestoreObject", "s3:GetObject")),),
+        consumes=Queue.RESTORER,
+        publishes=(Topic.JOB_RESULTS,),
+    ),
+    "thawer": Access(
+        table=(*TABLE_READ, "dynamodb:UpdateItem"),
+        objects=(
+            (Bucket.ARCHIVE, "results/*", ("s3:GetObject", "s3:DeleteObject")),
+            (Bucket.RESULTS, "results/*", ("s3:PutObject", "s3:GetObject")),
+        ),
+        consumes=Queue.THAWER,
+        publishes=(Topic.JOB_RESULTS,),
+    ),
+    "notifier": Access(table=TABLE_READ, consumes=Queue.NOTIFIER, sends_email=True),
+}
+
+
+def policy_document(service: str, infra: Infrastructure) -> dict[str, Any]:
+    """The IAM policy JSON for one service of one deployment."""
+    access = ACCESS[service]
+    names = infra.names
+    statements: list[dict[str, Any]] = []
+    if access.table:
+        statements.append({"Sid": "JobTable", "Effect": "Allow", "Action": sorted(access.table),
+                           "Resource": [infra.table_arn()]})
+    for index, (bucket, prefix, actions) in enumerate(access.objects):
+        statements.append({
+            "Sid": f"Objects{index}",
+            "Effect": "Allow",
+            "Action": sorted(actions),
+            "Resource": [f"arn:aws:s3:::{names.bucket(bucket)}/{prefix}"],
+        })
+    if access.consumes is not None:
+        statements.append({"Sid": "ConsumeOwnQueue", "Effect": "Allow", "Action": CONSUME,
+                           "Resource": [infra.queue_arn(names.queue(access.consumes))]})
+        # Poison messages go to the DLQ directly (DESIGN §5).
+        statements.append({"Sid": "PoisonToDeadLetterQueue", "Effect": "Allow",
+                           "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                           "Resource": [infra.queue_arn(names.dlq(access.consumes))]})
+    if access.sends_to:
+        statements.append({"Sid": "SendToQueues", "Effect": "Allow",
+                           "Action": ["sqs:SendMessage"],
+                           "Resource": [infra.queue_arn(names.queue(q)) for q in access.sends_to]})
+    if access.reads_queue_attributes:
+        statements.append({
+            "Sid": "ReadinessChecks", "Effect": "Allow",
+            "Action": ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+            "Resource": [infra.queue_arn(names.queue(q)) for q in access.reads_queue_attributes],
+        })
+    if access.publishes:
+        statements.append({"Sid": "PublishEvents", "Effect": "Allow", "Action": ["sns:Publish"],
+                           "Resource": [infra.topic_arn(t) for t in access.publishes]})
+    if access.sends_email:
+        statements.append({
+            "Sid": "SendEmail", "Effect": "Allow",
+            "Action": ["ses:SendEmail", "ses:SendRawEmail"],
+            "Resource": ["*"],
+            "Condition": {"StringEquals": {"ses:FromAddress": infra.settings.email_sender}},
+        })
+    return {"Version": "2012-10-17", "Statement": statements}

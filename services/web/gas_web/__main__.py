@@ -1,0 +1,27 @@
+"""`python -m gas_web`: serve the web app with uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from gas_core.logging import configure_logging
+from gas_web.app.main import create_app
+from gas_web.settings import WebSettings
+
+
+def main() -> None:
+    settings = WebSettings()
+    configure_logging(service="web", log_format=settings.log_format, level=settings.log_level)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.web_host,
+        port=settings.web_port,
+        log_config=None,  # our structlog handlers, set up above
+        access_log=False,  # the app logs one line per request itself
+        timeout_graceful_shutdown=20,
+    )
+
+
+if __name__ == "__main__":
+    main()
