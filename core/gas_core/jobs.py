@@ -421,6 +421,11 @@ class JobRepository:
             },
         )
 
+    def release_lease(self, user_id: str, job_id: str, *, owner: str) -> Job:
+        """Give up a RUNNING job's lease (after a transient failure) so any worker can take
+        it over at once, instead of waiting for the lease to expire."""
+        return self._leased_update(user_id, job_id, owner, {"lease_expires_at": 0.0})
+
     def complete_job(
         self,
         user_id: str,

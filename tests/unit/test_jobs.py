@@ -265,3 +265,10 @@ def test_api_view_hides_internals(alice: str, repo: JobRepository) -> None:
     assert "lease_owner" not in view and "input_key" not in view and "version" not in view
     assert view["status"] == "RUNNING"
     assert view["submitted_at"].endswith("Z")
+
+
+def test_a_released_lease_can_be_taken_over_at_once(alice: str, repo: JobRepository) -> None:
+    job = repo.claim_lease(make_job(repo, alice), owner="worker-a", ttl_seconds=600)
+    repo.release_lease(alice, job.job_id, owner="worker-a")
+    taken = repo.claim_lease(repo.get_job(alice, job.job_id), owner="worker-b", ttl_seconds=60)
+    assert (taken.status, taken.lease_owner, taken.attempts) == (JobStatus.RUNNING, "worker-b", 2)

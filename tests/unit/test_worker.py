@@ -307,3 +307,28 @@ def test_concurrency_is_bounded(queues: Queues, start_worker: Callable[..., Runn
     wait_for(lambda: running.outcome_count("ok") == 8, timeout=30)
     running.stop()
     assert peak == 3
+
+
+def test_a_real_sigterm_during_a_handler_lets_it_finish_and_the_process_exits(
+    queues: Queues, moto_endpoint: str, tmp_path: Any
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("sigterm_worker.py")
+    process = subprocess.Popen(
+        [sys.executable, str(script), queues.url, queues.dlq_url, moto_endpoint, str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        queues.send('{"job_id": "term"}')
+        wait_for((tmp_path / "term.started").exists, timeout=30)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert (tmp_path / "term.finished").exists()
+    assert queues.counts() == (0, 0)

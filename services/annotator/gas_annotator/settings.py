@@ -1,0 +1,46 @@
+"""Settings of the annotator service."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, model_validator
+
+from gas_core.settings import Tier, WorkerSettings
+
+
+class AnnotatorSettings(WorkerSettings):
+    # Annotation jobs are long: one or two per pod; parallelism is inside a job.
+    worker_concurrency: int = Field(default=1, ge=1, le=16)
+    worker_visibility_seconds: int = Field(default=300, ge=30, le=43200)
+    # Engine processes per job (region chunks in parallel).
+    annotator_workers: int = Field(default=1, ge=1, le=64)
+    # A job's lease; renewed every third of it while the job runs. It must be shorter than
+    # the visibility timeout, so a message redelivered after a worker died always finds the
+    # lease expired and takes the job over (see docs/architecture.md, "Leases").
+    annotator_lease_seconds: int = Field(default=120, ge=10)
+    # Progress is written to the job at most this often.
+    annotator_progress_interval_seconds: float = Field(default=3.0, gt=0)
+    # A job failing for internal reasons this many times is marked FAILED instead of retried.
+    annotator_max_attempts: int = Field(default=3, ge=1)
+    annotator_scratch_dir: str = "/tmp/gas-annotator"  # noqa: S108 - an emptyDir in pods
+    # Where pods pull the reference bundle from, e.g. s3://gas-results/references/GRCh38/115/;
+    # unset locally, where GAS_REFERENCE_DIR points at a bundle directory.
+    annotator_reference_uri: str | None = None
+    annotator_reference_cache_dir: str = "/tmp/gas-reference"  # noqa: S108
+    # Variant limits per tier (records after splitting multiallelics).
+    free_max_variants: int = Field(default=1_000_000, ge=1)
+    premium_max_variants: int = Field(default=50_000_000, ge=1)
+
+    @model_validator(mode="after")
+    def _lease_shorter_than_visibility(self) -> Self:
+        if self.annotator_lease_seconds >= self.worker_visibility_seconds:
+            raise ValueError(
+                "GAS_ANNOTATOR_LEASE_SECONDS must be shorter than GAS_WORKER_VISIBILITY_SECONDS"
+            )
+        if self.annotator_reference_uri is None and self.reference_dir is None:
+            raise ValueError("set GAS_REFERENCE_DIR or GAS_ANNOTATOR_REFERENCE_URI")
+        return self
+
+    def max_variants(self, tier: Tier) -> int:
+        return self.premium_max_variants if tier is Tier.PREMIUM else self.free_max_variants

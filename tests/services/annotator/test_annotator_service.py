@@ -1,0 +1,269 @@
+"""The annotator service's handler against the emulator: lease, results, events, failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gas_annotator.handler import Annotator, handle_job_requested
+from gas_annotator.metrics import AnnotatorMetrics
+from gas_annotator.reference import Bundle
+from gas_annotator.settings import AnnotatorSettings
+from gas_core.aws import AwsClients
+from gas_core.events import JobRequested
+from gas_core.jobs import Job, JobRepository, JobStatus, new_job_id
+from gas_core.resources import Queue, Topic
+from gas_core.settings import GasSettings, Tier
+from gas_core.worker import MessageContext, PermanentError
+from tests.services.annotator.annotator_helpers import demo_expectations, write_vcf
+from tests.support import emulator_settings
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def repository(settings: GasSettings, aws: AwsClients, clock: FakeClock) -> JobRepository:
+    return JobRepository(aws.dynamodb, settings.names.table, clock=clock)
+
+
+@pytest.fixture
+def make_annotator(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    demo_bundle: Bundle,
+    tmp_path: Path,
+) -> Callable[..., Annotator]:
+    def make(worker_id: str = "worker-a", **overrides: Any) -> Annotator:
+        service_settings = emulator_settings(
+            settings.aws_endpoint_url or "",
+            AnnotatorSettings,
+            name_prefix=settings.name_prefix,
+            reference_dir=str(demo_bundle.root),
+            annotator_scratch_dir=str(tmp_path / "scratch"),
+            **overrides,
+        )
+        return Annotator(
+            settings=service_settings,
+            repository=repository,
+            s3=aws.s3,
+            sns=aws.sns,
+            results_topic_arn=aws.topic_arn(Topic.JOB_RESULTS),
+            reference_dir=demo_bundle.root,
+            metrics=AnnotatorMetrics(CollectorRegistry()),
+            worker_id=worker_id,
+        )
+
+    return make
+
+
+def submit(
+    *,
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    body: bytes,
+    file_name: str = "sample.vcf",
+) -> tuple[Job, JobRequested]:
+    job_id = new_job_id()
+    key = f"inputs/{user_id}/{job_id}/{file_name}"
+    aws.s3.put_object(Bucket=settings.names.inputs_bucket, Key=key, Body=body)
+    repository.ensure_profile(user_id, name="Test", email="t@example.org")
+    job = repository.create_job(
+        Job(user_id=user_id, job_id=job_id, input_file_name=file_name, input_key=key)
+    )
+    event = JobRequested(
+        user_id=user_id,
+        job_id=job_id,
+        user_tier=Tier.FREE,
+        input_bucket=settings.names.inputs_bucket,
+        input_key=key,
+    )
+    return job, event
+
+
+def context(receive_count: int = 1) -> MessageContext:
+    import threading
+
+    return MessageContext(
+        message_id="m-1", receive_count=receive_count, attributes={}, stopping=threading.Event()
+    )
+
+
+def results_events(aws: AwsClients, settings: GasSettings, job_id: str) -> list[str]:
+    """Event types for this job that reached the notifier's queue (which gets them all)."""
+    url = aws.queue_url(Queue.NOTIFIER)
+    seen: list[str] = []
+    for _ in range(5):
+        messages = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            body = json.loads(message["Body"])
+            if body.get("job_id") == job_id:
+                seen.append(body["type"])
+                aws.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            else:
+                aws.sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+    return seen
+
+
+@pytest.fixture
+def good_vcf(demo_bundle: Bundle, tmp_path: Path) -> bytes:
+    records = sorted(("1", e.pos, ".", e.ref, e.alt) for e in demo_expectations(demo_bundle))
+    return write_vcf(tmp_path / "in.vcf", records).read_bytes()
+
+
+def test_a_requested_job_is_annotated_uploaded_completed_and_announced(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    good_vcf: bytes,
+    tmp_path: Path,
+) -> None:
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+    annotator = make_annotator()
+    handle_job_requested(event, context(), annotator=annotator)
+
+    done = repository.get_job(user_id, job.job_id)
+    assert done.status is JobStatus.COMPLETED
+    assert done.progress == 1.0 and done.lease_owner is None
+    assert set(done.result_keys) == {"vcf", "vcf_index", "tsv", "summary", "log", "parquet"}
+    for key in done.result_keys.values():
+        assert key.startswith(f"results/{user_id}/{job.job_id}/")
+        assert (
+            aws.s3.head_object(Bucket=settings.names.results_bucket, Key=key)["ContentLength"] > 0
+        )
+    assert done.summary is not None and done.summary["reference"]["synthetic"] is True
+    assert results_events(aws, settings, job.job_id) == ["job.completed"]
+    assert not any((tmp_path / "scratch").iterdir()), "scratch directory left behind"
+
+
+def test_duplicate_delivery_of_a_finished_job_does_not_rerun_it(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    good_vcf: bytes,
+) -> None:
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+    handle_job_requested(event, context(), annotator=make_annotator())
+    first = repository.get_job(user_id, job.job_id)
+    results_events(aws, settings, job.job_id)
+
+    handle_job_requested(event, context(), annotator=make_annotator("worker-b"))
+    again = repository.get_job(user_id, job.job_id)
+    assert (again.version, again.attempts) == (first.version, 1)
+    # The outcome is announced again, in case the first worker died before announcing it.
+    assert results_events(aws, settings, job.job_id) == ["job.completed"]
+
+
+def test_a_job_held_by_a_live_lease_is_left_to_its_worker(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    good_vcf: bytes,
+) -> None:
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+    repository.claim_lease(job, owner="worker-a", ttl_seconds=120)
+    handle_job_requested(event, context(), annotator=make_annotator("worker-b"))
+    still = repository.get_job(user_id, job.job_id)
+    assert (still.status, still.lease_owner, still.attempts) == (JobStatus.RUNNING, "worker-a", 1)
+    assert results_events(aws, settings, job.job_id) == []
+
+
+def test_a_job_whose_worker_died_is_taken_over_after_its_lease_expires(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    good_vcf: bytes,
+    clock: FakeClock,
+) -> None:
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+    repository.claim_lease(job, owner="worker-that-died", ttl_seconds=120)
+    clock.now += 121
+    handle_job_requested(event, context(receive_count=2), annotator=make_annotator("worker-b"))
+    done = repository.get_job(user_id, job.job_id)
+    assert (done.status, done.attempts) == (JobStatus.COMPLETED, 2)
+
+
+def test_bad_input_fails_the_job_with_the_engines_reason(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+) -> None:
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=b""
+    )
+    with pytest.raises(PermanentError) as failure:
+        handle_job_requested(event, context(), annotator=make_annotator())
+    failed = repository.get_job(user_id, job.job_id)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error == str(failure.value)
+    assert "empty" in (failed.error or "").lower()
+    assert results_events(aws, settings, job.job_id) == ["job.failed"]
+
+
+def test_a_transient_failure_releases_the_lease_and_gives_up_after_max_attempts(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    good_vcf: bytes,
+) -> None:
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+    annotator = make_annotator(annotator_max_attempts=2)
+    # The input vanishes from S3 (a transient-looking failure on every try).
+    aws.s3.delete_object(Bucket=settings.names.inputs_bucket, Key=job.input_key)
+
+    with pytest.raises(Exception) as first:
+        handle_job_requested(event, context(), annotator=annotator)
+    assert not isinstance(first.value, PermanentError)
+    retried = repository.get_job(user_id, job.job_id)
+    assert retried.status is JobStatus.RUNNING and retried.lease_expires_at == 0
+
+    with pytest.raises(PermanentError):
+        handle_job_requested(event, context(receive_count=2), annotator=annotator)
+    failed = repository.get_job(user_id, job.job_id)
+    assert failed.status is JobStatus.FAILED and failed.attempts == 2
+    assert "internal reason" in (failed.error or "")
+    assert results_events(aws, settings, job.job_id) == ["job.failed"]
