@@ -36,6 +36,7 @@ class DevService:
 # Each service runs as `python -m <module>`, like its container's entry point.
 SERVICES: tuple[DevService, ...] = (
     DevService("web", "gas_web"),
+    DevService("annotator", "gas_annotator"),
 )
 
 # Free users' results go to Glacier after this many seconds locally, so the whole lifecycle
@@ -116,7 +117,23 @@ class DevStack:
             env["GAS_REFERENCE_DIR"] = str(self.reference.resolve())
         return env
 
+    def ensure_reference(self) -> Path:
+        """The bundle the annotator uses: the one given, or the synthetic demo (built once)."""
+        from gas_annotator.reference import BundleError, build_demo_bundle, load_bundle
+
+        if self.reference is not None:
+            return self.reference
+        demo = self.state_dir / "reference-demo"
+        try:
+            load_bundle(demo)
+        except BundleError:
+            self.say("gas", f"building the synthetic demo reference bundle in {demo} "
+                            "(SYNTHETIC: use --reference DIR for real annotations)")
+            build_demo_bundle(demo)
+        return demo
+
     def start(self) -> None:
+        self.reference = self.ensure_reference()
         # The emulator's web server logs every request; the services' own logs say more.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         emulator_port = free_port()
