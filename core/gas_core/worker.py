@@ -106,12 +106,16 @@ class QueueWorker(Generic[M]):
         parse: Callable[[str], M],
         handle: Callable[[M, MessageContext], None],
         metrics: WorkerMetrics,
+        on_busy_change: Callable[[bool], None] | None = None,
     ) -> None:
         self._sqs = sqs
         self.config = config
         self._parse = parse
         self._handle = handle
         self._metrics = metrics
+        # Told True when the worker goes from idle to handling a message and False when it is
+        # idle again (e.g. to mark the pod costly to delete while it works: gas_core.k8s).
+        self._on_busy_change = on_busy_change
         self.stopping = threading.Event()
         self._abort = threading.Event()
         self._lock = threading.Condition()
@@ -211,7 +215,10 @@ class QueueWorker(Generic[M]):
             return
         now = time.monotonic()
         with self._lock:
+            became_busy = not self._in_flight
             self._in_flight[message_id] = _InFlight(message_id, receipt, now, now)
+        if became_busy:
+            self._busy_changed(True)
         self._metrics.in_flight.labels(**self._labels).inc()
         thread = threading.Thread(
             target=self._run_handler, args=(message, parsed), name=f"handler-{message_id[:8]}",
@@ -262,7 +269,10 @@ class QueueWorker(Generic[M]):
             # Only now, with the message durably deleted or rescheduled, may shutdown proceed.
             with self._lock:
                 self._in_flight.pop(message_id, None)
+                became_idle = not self._in_flight
                 self._lock.notify_all()
+            if became_idle:
+                self._busy_changed(False)
             duration = time.monotonic() - started
             self._metrics.in_flight.labels(**self._labels).dec()
             self._finish_metrics(outcome, duration)
@@ -274,6 +284,14 @@ class QueueWorker(Generic[M]):
                 receive_count=receive_count,
                 **({"error": error_text} if error_text else {}),
             )
+
+    def _busy_changed(self, busy: bool) -> None:
+        if self._on_busy_change is None:
+            return
+        try:
+            self._on_busy_change(busy)
+        except Exception as error:  # a hint to the scheduler; never worth failing a message
+            log.warning("busy_hook_failed", busy=busy, error=_short(error))
 
     def _retry_delay(self, receive_count: int) -> int:
         delay = self.config.retry_base_seconds * 2 ** max(receive_count - 1, 0)

@@ -108,7 +108,7 @@ class Running:
 def start_worker(queues: Queues) -> Iterator[Callable[..., Running]]:
     started: list[Running] = []
 
-    def start(handler: Recorder, **overrides: Any) -> Running:
+    def start(handler: Recorder, busy_hook: Any = None, **overrides: Any) -> Running:
         options: dict[str, Any] = {
             "service": "test", "queue_name": queues.name, "queue_url": queues.url,
             "dlq_url": queues.dlq_url, "concurrency": 2, "wait_seconds": 1,
@@ -120,6 +120,7 @@ def start_worker(queues: Queues) -> Iterator[Callable[..., Running]]:
         worker = QueueWorker(
             sqs=queues.sqs, config=WorkerConfig(**options),
             parse=Ping.model_validate_json, handle=handler, metrics=WorkerMetrics(registry),
+            on_busy_change=busy_hook,
         )
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
@@ -332,3 +333,15 @@ def test_a_real_sigterm_during_a_handler_lets_it_finish_and_the_process_exits(
             process.kill()
     assert (tmp_path / "term.finished").exists()
     assert queues.counts() == (0, 0)
+
+
+def test_the_worker_reports_busy_while_handling_and_idle_after(
+    queues: Queues, start_worker: Callable[..., Running]
+) -> None:
+    changes: list[bool] = []
+    handler = Recorder(behaviour=lambda m, c: time.sleep(0.3))
+    running = start_worker(handler, busy_hook=changes.append, concurrency=2)
+    queues.send(Ping(job_id="b1").model_dump_json())
+    wait_for(lambda: running.outcome_count("ok") == 1)
+    wait_for(lambda: changes == [True, False])
+    running.stop()
