@@ -37,6 +37,10 @@ class DevService:
 SERVICES: tuple[DevService, ...] = (
     DevService("web", "gas_web"),
     DevService("annotator", "gas_annotator"),
+    DevService("archiver", "gas_archiver"),
+    DevService("restorer", "gas_restorer"),
+    DevService("thawer", "gas_thawer"),
+    DevService("notifier", "gas_notifier"),
 )
 
 # Free users' results go to Glacier after this many seconds locally, so the whole lifecycle

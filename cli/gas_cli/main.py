@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from gas_cli.dlq import dlq
 from gas_cli.infra import Infrastructure
 from gas_cli.policies import ACCESS, policy_document
 from gas_core.settings import GasSettings
@@ -79,6 +80,9 @@ def policy(service: str, account_id: str | None, endpoint_url: str | None) -> No
     if account_id:
         infrastructure._account = account_id
     click.echo(json.dumps(policy_document(service, infrastructure), indent=2))
+
+
+cli.add_command(dlq)
 
 
 def main() -> None:

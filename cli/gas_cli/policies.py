@@ -62,10 +62,13 @@ ACCESS: dict[str, Access] = {
         publishes=(Topic.JOB_RESULTS,),
     ),
     "archiver": Access(
-        table=(*TABLE_READ, "dynamodb:UpdateItem"),
+        # ConditionCheckItem: the `archived` write is a transaction that also checks the
+        # user's profile is unchanged (an upgrade cancels it).
+        table=(*TABLE_READ, "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"),
         objects=(
             (Bucket.RESULTS, "results/*", ("s3:GetObject", "s3:DeleteObject")),
-            (Bucket.ARCHIVE, "results/*", ("s3:PutObject", "s3:GetObject")),
+            # DeleteObject: an archive abandoned after an upgrade removes its copies.
+            (Bucket.ARCHIVE, "results/*", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject")),
         ),
         consumes=Queue.ARCHIVER,
         # Windows longer than SQS's 15-minute delay re-delay the message on its own queue.
@@ -75,6 +78,8 @@ ACCESS: dict[str, Access] = {
         table=(*TABLE_READ, "dynamodb:UpdateItem"),
         objects=((Bucket.ARCHIVE, "results/*", ("s3:RestoreObject", "s3:GetObject")),),
         consumes=Queue.RESTORER,
+        # GLACIER_IR needs no restore: the restorer hands such jobs straight to the thawer.
+        sends_to=(Queue.THAWER,),
         publishes=(Topic.JOB_RESULTS,),
     ),
     "thawer": Access(
@@ -86,7 +91,12 @@ ACCESS: dict[str, Access] = {
         consumes=Queue.THAWER,
         publishes=(Topic.JOB_RESULTS,),
     ),
-    "notifier": Access(table=TABLE_READ, consumes=Queue.NOTIFIER, sends_email=True),
+    "notifier": Access(
+        # Put/Update/Delete: the "already notified" markers that make emails idempotent.
+        table=(*TABLE_READ, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+        consumes=Queue.NOTIFIER,
+        sends_email=True,
+    ),
 }
 
 

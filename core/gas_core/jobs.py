@@ -42,6 +42,11 @@ if TYPE_CHECKING:
 USER_PREFIX = "USER#"
 JOB_PREFIX = "JOB#"
 PROFILE_SK = "PROFILE"
+# Idempotency markers of sent emails live under the user's partition too (never listed as
+# jobs: job queries select `JOB#` sort keys only).
+NOTIFIED_PREFIX = "NOTIFIED#"
+# Result objects, in the results bucket and (same key) in the archive bucket.
+RESULTS_KEY_PREFIX = "results/"
 
 
 def user_pk(user_id: str) -> str:
@@ -55,6 +60,26 @@ def job_sk(job_id: str) -> str:
 def new_job_id() -> str:
     """Time-ordered (ULID), so a user's jobs sort newest-first by sort key alone."""
     return str(ULID())
+
+
+def notified_sk(kind: str, job_id: str, occurrence: str | None = None) -> str:
+    """Marker of one sent email: `NOTIFIED#{kind}#{job_id}` (+ `#{occurrence}` for events that
+    can recur for the same job, e.g. a second restore after a second archive)."""
+    return f"{NOTIFIED_PREFIX}{kind}#{job_id}" + (f"#{occurrence}" if occurrence else "")
+
+
+def results_prefix(user_id: str, job_id: str) -> str:
+    """Where a job's result objects live: `results/{user_id}/{job_id}/`."""
+    return f"{RESULTS_KEY_PREFIX}{user_id}/{job_id}/"
+
+
+def parse_results_key(key: str) -> tuple[str, str] | None:
+    """(user_id, job_id) of a result object's key, or None for a key of any other shape."""
+    parts = key.split("/")
+    if len(parts) < 4 or f"{parts[0]}/" != RESULTS_KEY_PREFIX or not all(parts[1:4]):
+        return None
+    user_id, job_id = parts[1], parts[2]
+    return (user_id, job_id) if is_job_id(job_id) else None
 
 
 def is_job_id(value: str) -> bool:
@@ -124,7 +149,32 @@ class InvalidCursor(ValueError):
     pass
 
 
+class ProfileChanged(ConflictError):
+    """A write conditional on the owner's profile found the profile changed (e.g. the tier)."""
+
+    def __init__(self, message: str, profile: UserProfile | None = None) -> None:
+        super().__init__(message)
+        self.profile = profile
+
+
+class NotificationClaim(StrEnum):
+    CLAIMED = "claimed"  # this caller sends it, then calls finish_notification
+    ALREADY_SENT = "already_sent"  # a duplicate event: nothing to do
+    IN_PROGRESS = "in_progress"  # another consumer is sending it right now: retry later
+
+
 # --- models ----------------------------------------------------------------------------------
+
+
+class ArchivedObject(BaseModel):
+    """One result object copied to the archive bucket, as verified when it was copied."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    key: str  # key in the archive bucket (the same as its key in the results bucket)
+    size: int
+    sha256: str  # base64 SHA-256 of the content, as S3 reports it (ChecksumSHA256)
+    storage_class: str
 
 
 class Job(BaseModel):
@@ -148,8 +198,14 @@ class Job(BaseModel):
     summary: dict[str, Any] | None = None
     # Result files by kind (vcf, tsv, summary, log, parquet...) → S3 key in the results bucket.
     result_keys: dict[str, str] = Field(default_factory=dict)
-    # Where the archived copy lives while storage is archiving/archived/restoring.
+    # Where the archived copy lives while storage is archiving/archived/restoring (the job's
+    # prefix in the archive bucket); `archived_objects` lists each archived object by kind.
     archive_key: str | None = None
+    archived_objects: dict[str, ArchivedObject] = Field(default_factory=dict)
+    # Set by the archiver once it is done with the hot copies of an archived job (deleted, or
+    # kept because a restore had already begun). The thawer waits for it: otherwise a thaw
+    # that finished between the archiver's last check and its delete would lose the copy.
+    hot_copies_deleted: bool = False
     restore_tier: str | None = None
     restore_requested_at: datetime | None = None
     attempts: int = 0
@@ -231,6 +287,8 @@ def _to_dynamo(value: Any) -> Any:
         return Decimal(repr(value))
     if isinstance(value, StrEnum):
         return value.value
+    if isinstance(value, BaseModel):
+        return _to_dynamo(value.model_dump(mode="json"))
     if isinstance(value, dict):
         return {k: _to_dynamo(v) for k, v in value.items()}
     return value
@@ -374,6 +432,77 @@ class JobRepository:
             )
         return self._versioned_update(job, {"storage": to, **fields}, guard="storage")
 
+    def transition_storage_if_profile_unchanged(
+        self, job: Job, to: StorageState, *, profile: UserProfile, **fields: Any
+    ) -> Job:
+        """Like `transition_storage`, in one transaction with the condition that the owner's
+        profile is still at the version read (`profile`).
+
+        The archiver records `archived` this way: a tier change that lands after it read the
+        profile as free cancels the write (ProfileChanged), so an upgrade can never leave a
+        result archived behind the restorer's back. Raises ProfileChanged (with the current
+        profile) or ConflictError (with the current job).
+        """
+        if to not in STORAGE_TRANSITIONS[job.storage]:
+            raise IllegalTransition(
+                f"job {job.job_id}: storage {job.storage} → {to} is not allowed"
+            )
+        update = self._update_arguments(
+            self._job_key(job.user_id, job.job_id),
+            {"storage": to, **fields},
+            condition="version = :expected_version AND #storage = :expected_storage",
+            values={":expected_version": job.version, ":expected_storage": job.storage},
+        )
+        # A plain list: the stubs' TypedDicts cannot type the shared update arguments.
+        items: Any = [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": self._profile_key(profile.user_id),
+                    "ConditionExpression": "version = :expected_version",
+                    "ExpressionAttributeValues": {
+                        ":expected_version": {"N": str(profile.version)}
+                    },
+                }
+            },
+            {"Update": {"TableName": self._table, **update}},
+        ]
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = [
+                reason.get("Code")
+                for reason in error.response.get("CancellationReasons", [])
+            ]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise ProfileChanged(
+                    f"profile of {profile.user_id} changed since version {profile.version}",
+                    self.get_profile(profile.user_id),
+                ) from None
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise ConflictError(
+                    f"job {job.job_id} changed since it was read (version {job.version})",
+                    self.get_job(job.user_id, job.job_id),
+                ) from None
+            raise
+        return self.get_job(job.user_id, job.job_id)
+
+    def mark_hot_copies_deleted(self, job: Job) -> Job:
+        """Record that the archiver is done with the hot copies (see Job.hot_copies_deleted).
+
+        Conditional on the job still being archived or restoring, not on its version: the
+        restorer may have moved it to restoring meanwhile, and the fact holds either way.
+        """
+        attributes = self._update(
+            self._job_key(job.user_id, job.job_id),
+            {"hot_copies_deleted": True},
+            condition="#storage IN (:archived, :restoring)",
+            values={":archived": StorageState.ARCHIVED, ":restoring": StorageState.RESTORING},
+        )
+        return _job_from_item(attributes)
+
     def update_job(self, job: Job, **fields: Any) -> Job:
         """Change fields that are not states (e.g. user_tier), conditional on version."""
         if "status" in fields or "storage" in fields:
@@ -457,6 +586,81 @@ class JobRepository:
             return self._leased_update(user_id, job_id, owner, fields, release=True)
         job = self.get_job(user_id, job_id)
         return self.transition_status(job, JobStatus.FAILED, **fields)
+
+    # -- email idempotency markers --------------------------------------------------------------
+
+    def claim_notification(
+        self, user_id: str, marker: str, *, owner: str, ttl_seconds: float
+    ) -> NotificationClaim:
+        """Claim the right to send one email (`marker` from `notified_sk`).
+
+        A conditional put: it succeeds when no marker exists, or when a previous claim was
+        never finished and has expired (its sender died mid-way). The caller then sends and
+        calls `finish_notification`.
+        """
+        now = self._clock()
+        item = _serialize_attributes({
+            "pk": user_pk(user_id), "sk": marker, "entity": "notification",
+            "state": "sending", "owner": owner, "claim_expires_at": now + ttl_seconds,
+        })
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (#state = :sending AND claim_expires_at < :now)"
+                ),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":sending": {"S": "sending"},
+                    ":now": _serializer.serialize(_to_dynamo(float(now))),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            old: dict[str, Any] = error.response.get("Item") or {}  # type: ignore[assignment]
+            state = old.get("state", {}).get("S")
+            return (NotificationClaim.ALREADY_SENT if state == "sent"
+                    else NotificationClaim.IN_PROGRESS)
+        return NotificationClaim.CLAIMED
+
+    def finish_notification(
+        self, user_id: str, marker: str, *, owner: str, sent: bool, keep_seconds: float
+    ) -> None:
+        """Record the email as sent (kept `keep_seconds`, longer than any redelivery), or,
+        when sending failed, drop the claim so a retry may send it."""
+        key = {"pk": {"S": user_pk(user_id)}, "sk": {"S": marker}}
+        try:
+            if sent:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #state = :sent, expires_at = :expires REMOVE "
+                                     "claim_expires_at",
+                    ConditionExpression="#owner = :owner",
+                    ExpressionAttributeNames={"#state": "state", "#owner": "owner"},
+                    ExpressionAttributeValues={
+                        ":sent": {"S": "sent"},
+                        ":owner": {"S": owner},
+                        ":expires": {"N": str(int(self._clock() + keep_seconds))},
+                    },
+                )
+            else:
+                self._db.delete_item(
+                    TableName=self._table,
+                    Key=key,
+                    ConditionExpression="#owner = :owner AND #state = :sending",
+                    ExpressionAttributeNames={"#state": "state", "#owner": "owner"},
+                    ExpressionAttributeValues={
+                        ":owner": {"S": owner}, ":sending": {"S": "sending"},
+                    },
+                )
+        except ClientError as error:
+            # Our claim expired and someone else took it over: theirs decides.
+            if not _is_conditional_failure(error):
+                raise
 
     # -- profiles ------------------------------------------------------------------------------
 
@@ -559,6 +763,34 @@ class JobRepository:
         values: dict[str, Any],
     ) -> dict[str, Any]:
         """One conditional UpdateItem: SET non-None fields, REMOVE None ones, bump version."""
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                **self._update_arguments(key, fields, condition=condition, values=values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            old: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+            if old is None:
+                raise JobNotFound(key["sk"]["S"].removeprefix(JOB_PREFIX)) from None
+            is_job = old.get("sk", {}).get("S", "").startswith(JOB_PREFIX)
+            raise ConflictError(
+                "conditional write refused", _job_from_item(old) if is_job else None
+            ) from None
+        return response["Attributes"]
+
+    def _update_arguments(
+        self,
+        key: dict[str, Any],
+        fields: dict[str, Any],
+        *,
+        condition: str,
+        values: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Key and expressions of a conditional update (for UpdateItem or a transaction)."""
         names = {"#version": "version", "#updated_at": "updated_at"}
         placeholders: dict[str, Any] = {
             **values,
@@ -581,31 +813,16 @@ class JobRepository:
         expression = "SET " + ", ".join(sets)
         if removes:
             expression += " REMOVE " + ", ".join(removes)
-        try:
-            response = self._db.update_item(
-                TableName=self._table,
-                Key=key,
-                UpdateExpression=expression,
-                ConditionExpression=f"attribute_exists(pk) AND {condition}",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={
-                    name: _serializer.serialize(_to_dynamo(value))
-                    for name, value in placeholders.items()
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
-            old: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
-            if old is None:
-                raise JobNotFound(key["sk"]["S"].removeprefix(JOB_PREFIX)) from None
-            is_job = old.get("sk", {}).get("S", "").startswith(JOB_PREFIX)
-            raise ConflictError(
-                "conditional write refused", _job_from_item(old) if is_job else None
-            ) from None
-        return response["Attributes"]
+        return {
+            "Key": key,
+            "UpdateExpression": expression,
+            "ConditionExpression": f"attribute_exists(pk) AND {condition}",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {
+                name: _serializer.serialize(_to_dynamo(value))
+                for name, value in placeholders.items()
+            },
+        }
 
 
 def _attribute_value(name: str, value: Any) -> Any:
@@ -634,6 +851,7 @@ def _decode_cursor(cursor: str) -> str:
 
 
 __all__ = [
+    "ArchivedObject",
     "ConflictError",
     "IllegalTransition",
     "InvalidCursor",
@@ -641,7 +859,9 @@ __all__ = [
     "JobNotFound",
     "JobRepository",
     "JobStatus",
+    "NotificationClaim",
     "Page",
+    "ProfileChanged",
     "StorageState",
     "UserProfile",
 ]

@@ -126,3 +126,11 @@ def bind_context(**values: Any) -> Iterator[None]:
 
 def context() -> MutableMapping[str, Any]:
     return structlog.contextvars.get_contextvars()
+
+
+def bind_message_fields(**values: Any) -> None:
+    """Add fields to every later log line of the message being handled, including the
+    worker's canonical `message` line (which `bind_context` blocks inside a handler do not
+    reach, as they end before it). Safe only in a worker's handler thread: each message is
+    handled in a thread of its own, and the thread's context ends with it."""
+    structlog.contextvars.bind_contextvars(**values)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from gas_core.aws import AwsClients
+from gas_core.k8s import marker_from_settings
 from gas_core.logging import configure_logging, get_logger
 from gas_core.metrics import MetricsServer, WorkerMetrics
 from gas_core.resources import Queue
@@ -32,7 +33,13 @@ def build_worker(
     handle: Callable[[M, MessageContext], None],
     registry: CollectorRegistry = REGISTRY,
     visibility_seconds: int | None = None,
+    on_busy_change: Callable[[bool], None] | None = None,
 ) -> QueueWorker[M]:
+    """The service's queue worker; in a pod it marks itself busy while handling a message.
+
+    `on_busy_change` defaults to the pod-deletion-cost marker when running in Kubernetes with
+    GAS_POD_NAME/GAS_POD_NAMESPACE set (gas_core.k8s), and to nothing elsewhere.
+    """
     config = WorkerConfig(
         service=service,
         queue_name=settings.names.queue(queue),
@@ -44,9 +51,13 @@ def build_worker(
         retry_base_seconds=settings.worker_retry_base_seconds,
         retry_max_seconds=settings.worker_retry_max_seconds,
         shutdown_grace_seconds=settings.worker_shutdown_grace_seconds,
+        max_messages=settings.worker_max_messages,
+        exit_when_idle=settings.worker_exit_when_idle,
     )
+    if on_busy_change is None:
+        on_busy_change = marker_from_settings(settings)
     return QueueWorker(sqs=aws.sqs, config=config, parse=parse, handle=handle,
-                       metrics=WorkerMetrics(registry))
+                       metrics=WorkerMetrics(registry), on_busy_change=on_busy_change)
 
 
 def serve_worker(

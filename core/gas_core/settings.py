@@ -62,6 +62,14 @@ class GasSettings(BaseSettings):
     web_base_url: str = "http://127.0.0.1:8000"
     email_sender: str = "gas-noreply@example.org"
 
+    # Set from the Kubernetes downward API in pods (the chart does): with both present and a
+    # service-account token mounted, workers mark their pod busy while they handle a message
+    # (gas_core.k8s). Unset outside Kubernetes, where no marking happens.
+    pod_name: str | None = None
+    pod_namespace: str | None = None
+    # The in-cluster API server address (the `kubernetes` Service every cluster has).
+    kubernetes_api_url: str = "https://kubernetes.default.svc"
+
     @field_validator("name_prefix")
     @classmethod
     def _valid_name_prefix(cls, value: str) -> str:
@@ -137,3 +145,8 @@ class WorkerSettings(GasSettings):
     # After SIGTERM, how long in-flight handlers may run before their messages are released.
     # Keep it below the pod's terminationGracePeriodSeconds.
     worker_shutdown_grace_seconds: float = Field(default=25.0, ge=0)
+    # Run-to-completion mode (a KEDA ScaledJob pod): take at most this many messages and exit
+    # once they are handled (0: no limit, the long-running Deployment mode) ...
+    worker_max_messages: int = Field(default=0, ge=0)
+    # ... and exit when a receive finds the queue empty while nothing is in flight.
+    worker_exit_when_idle: bool = False

@@ -14,6 +14,9 @@
   is still running then is released (visibility 0) for another pod. A second signal releases
   everything and returns at once.
 * One canonical log line and metrics per message.
+* Optionally the worker ends by itself: after `max_messages` messages, or when a receive finds
+  the queue empty while nothing is in flight (`exit_when_idle`). A KEDA ScaledJob pod runs with
+  both (one message, then exit), so a very long job owns its pod and scale-in never touches it.
 
 SQS limits used here: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html
 """
@@ -89,6 +92,10 @@ class WorkerConfig:
     # How often the heartbeat extends visibility; a third of the timeout leaves two misses of slack.
     heartbeat_seconds: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Take at most this many messages, finish them, then return from run() (0: no limit).
+    max_messages: int = 0
+    # Return from run() once a receive comes back empty while no message is in flight.
+    exit_when_idle: bool = False
 
     @property
     def heartbeat_interval(self) -> float:
@@ -121,6 +128,10 @@ class QueueWorker(Generic[M]):
         self._lock = threading.Condition()
         self._in_flight: dict[str, _InFlight] = {}
         self._receiver_done = threading.Event()
+        # Set when the receiver stopped because the work ran out (max_messages, exit_when_idle):
+        # run() then returns once in-flight handlers are done, without any shutdown release.
+        self._exhausted = threading.Event()
+        self._handler_threads: list[threading.Thread] = []
         self.last_poll = time.time()
         self._labels = {"service": config.service, "queue": config.queue_name}
 
@@ -154,9 +165,21 @@ class QueueWorker(Generic[M]):
         heartbeat.start()
         # Wait in short slices so signal handlers run promptly on the main thread.
         while not self.stopping.wait(0.5):
-            pass
+            if self._work_finished():
+                break
         self._drain()
+        if self._exhausted.is_set() and not self.stopping.is_set():
+            # Let handlers write their log line and metrics before the process exits.
+            for thread in self._handler_threads:
+                thread.join(timeout=FINISHING_WAIT_SECONDS)
         log.info("worker_stopped", queue=self.config.queue_name)
+
+    def _work_finished(self) -> bool:
+        return (
+            self._exhausted.is_set()
+            and self._receiver_done.is_set()
+            and self.in_flight_count == 0
+        )
 
     @property
     def in_flight_count(self) -> int:
@@ -166,6 +189,8 @@ class QueueWorker(Generic[M]):
     # -- receiving ---------------------------------------------------------------------------
 
     def _receive_loop(self) -> None:
+        limit = self.config.max_messages
+        taken = 0
         try:
             while not self.stopping.is_set():
                 with self._lock:
@@ -173,6 +198,8 @@ class QueueWorker(Generic[M]):
                     if free <= 0:
                         self._lock.wait(timeout=1.0)
                         continue
+                if limit:
+                    free = min(free, limit - taken)
                 try:
                     messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE))
                 except Exception as error:  # network or throttling: keep the loop alive
@@ -181,8 +208,17 @@ class QueueWorker(Generic[M]):
                     continue
                 self.last_poll = time.time()
                 self._metrics.last_poll.labels(**self._labels).set(self.last_poll)
+                taken += len(messages)
                 for message in messages:
                     self._dispatch(message)
+                if limit and taken >= limit:
+                    log.info("worker_message_limit_reached", messages=taken)
+                    self._exhausted.set()
+                    break
+                if self.config.exit_when_idle and not messages and self.in_flight_count == 0:
+                    log.info("worker_idle_exit", messages=taken)
+                    self._exhausted.set()
+                    break
         finally:
             self._receiver_done.set()
 
@@ -224,6 +260,8 @@ class QueueWorker(Generic[M]):
             target=self._run_handler, args=(message, parsed), name=f"handler-{message_id[:8]}",
             daemon=True,
         )
+        self._handler_threads = [t for t in self._handler_threads if t.is_alive()]
+        self._handler_threads.append(thread)
         thread.start()
 
     # -- handling ----------------------------------------------------------------------------

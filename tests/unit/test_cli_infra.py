@@ -65,3 +65,4 @@ def test_each_consumer_may_consume_only_its_own_queue(fresh_settings: GasSetting
         actions = {a for s in document["Statement"] for a in s["Action"]}
         assert not any(a.endswith(":*") for a in actions), service
         assert "s3:DeleteObject" not in actions or service in ("archiver", "thawer")
+        assert ("dynamodb:DeleteItem" in actions) == (service == "notifier")

@@ -1,0 +1,215 @@
+"""The notifier: one email (text and HTML, via SES) per job end and per finished restore.
+
+Duplicate events send one email. Before sending, the notifier claims a marker item
+(`NOTIFIED#{kind}#{job_id}`, plus the restore's request time for restores, which can recur)
+under the user's partition with a conditional put; after SES accepted the email the marker
+is marked sent. A duplicate finds it sent and stops; one arriving while another consumer is
+mid-send is retried later; a sender that died mid-send leaves a claim that expires, so the
+email is sent by the retry (at least once, and exactly once unless a sender dies between
+SES accepting and the marker write).
+
+The profile's `notify_email` is honoured at the time of sending.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from gas_core.events import JobCompleted, JobFailed, JobRestored
+from gas_core.jobs import (
+    Job,
+    JobNotFound,
+    JobRepository,
+    NotificationClaim,
+    UserProfile,
+    notified_sk,
+)
+from gas_core.logging import bind_message_fields, get_logger
+from gas_core.settings import Tier
+
+if TYPE_CHECKING:
+    from mypy_boto3_ses import SESClient
+
+    from gas_core.worker import MessageContext
+    from gas_notifier.metrics import NotifierMetrics
+    from gas_notifier.settings import NotifierSettings
+
+log = get_logger("gas.notifier")
+
+NotifyEvent = JobCompleted | JobFailed | JobRestored
+
+SUBJECTS = {
+    "job.completed": "Your GAS job for {file} has completed",
+    "job.failed": "Your GAS job for {file} failed",
+    "job.restored": "Your GAS results for {file} are available again",
+}
+# The completion email lists at most this many top-level summary figures.
+MAX_HIGHLIGHTS = 8
+
+
+class EmailInProgress(Exception):
+    """Another consumer is sending this email right now (transient: look again later)."""
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    text: str
+    html: str
+
+
+def email_templates() -> Environment:
+    return Environment(
+        loader=PackageLoader("gas_notifier", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"),
+                                     default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass
+class Notifier:
+    """Everything the handler needs, passed in (`__main__` builds it)."""
+
+    settings: NotifierSettings
+    repository: JobRepository
+    ses: SESClient
+    metrics: NotifierMetrics
+    templates: Environment
+
+    def __call__(self, event: NotifyEvent, context: MessageContext) -> None:
+        handle_notification(event, notifier=self)
+
+
+def handle_notification(event: NotifyEvent, *, notifier: Notifier) -> str:
+    """Email the job's owner about `event`; returns the outcome (also the metric label)."""
+    outcome = _notify(event, notifier=notifier)
+    bind_message_fields(event_type=event.type, email_outcome=outcome)
+    notifier.metrics.emails.labels(kind=event.type, outcome=outcome).inc()
+    return outcome
+
+
+def _notify(event: NotifyEvent, *, notifier: Notifier) -> str:
+    repo = notifier.repository
+    try:
+        job = repo.get_job(event.user_id, event.job_id)
+    except JobNotFound:
+        log.info("email_skipped", reason="job not found")
+        return "skipped"
+    profile = repo.get_profile(event.user_id)
+    if profile is None or not profile.email:
+        log.info("email_skipped", reason="no email address in the profile")
+        return "no_address"
+    if not profile.notify_email:
+        log.info("email_skipped", reason="the user turned notifications off")
+        return "opted_out"
+    occurrence = None
+    if isinstance(event, JobRestored) and job.restore_requested_at is not None:
+        occurrence = job.restore_requested_at.isoformat()
+    marker = notified_sk(event.type, job.job_id, occurrence)
+    owner = uuid.uuid4().hex
+    claim = repo.claim_notification(
+        profile.user_id, marker, owner=owner, ttl_seconds=notifier.settings.notifier_claim_seconds
+    )
+    if claim is NotificationClaim.ALREADY_SENT:
+        log.info("email_skipped", reason="already sent for this event")
+        return "duplicate"
+    if claim is NotificationClaim.IN_PROGRESS:
+        raise EmailInProgress(f"{marker} is being sent by another consumer")
+    keep_seconds = notifier.settings.notifier_marker_days * 24 * 3600
+    try:
+        email = render_email(event, job=job, profile=profile, settings=notifier.settings,
+                             templates=notifier.templates)
+        message_id = _send(email, to=profile.email, notifier=notifier)
+    except Exception:
+        repo.finish_notification(profile.user_id, marker, owner=owner, sent=False,
+                                 keep_seconds=keep_seconds)
+        raise
+    repo.finish_notification(profile.user_id, marker, owner=owner, sent=True,
+                             keep_seconds=keep_seconds)
+    # One line per email: in `gas dev` this is the outbox in the log stream.
+    log.info("email_sent", kind=event.type, to=_recipient_for_log(profile.email, notifier),
+             subject=email.subject, ses_message_id=message_id)
+    return "sent"
+
+
+def _send(email: Email, *, to: str, notifier: Notifier) -> str:
+    response = notifier.ses.send_email(
+        Source=notifier.settings.email_sender,
+        Destination={"ToAddresses": [to]},
+        Message={
+            "Subject": {"Data": email.subject, "Charset": "UTF-8"},
+            "Body": {
+                "Text": {"Data": email.text, "Charset": "UTF-8"},
+                "Html": {"Data": email.html, "Charset": "UTF-8"},
+            },
+        },
+    )
+    return response["MessageId"]
+
+
+def render_email(
+    event: NotifyEvent,
+    *,
+    job: Job,
+    profile: UserProfile,
+    settings: NotifierSettings,
+    templates: Environment,
+) -> Email:
+    kind = event.type
+    subject = SUBJECTS[kind].format(file=job.input_file_name)
+    context: dict[str, Any] = {
+        "subject": subject,
+        "name": profile.name or "there",
+        "job": job,
+        "job_url": f"{settings.web_base_url.rstrip('/')}/jobs/{job.job_id}",
+        "highlights": _highlights(job.summary),
+        "error": job.error or getattr(event, "error", "") or "The job failed.",
+        "retention": (
+            _duration(settings.free_retention_seconds) if profile.tier is Tier.FREE else None
+        ),
+    }
+    stem = kind.replace(".", "_")
+    return Email(
+        subject=subject,
+        text=templates.get_template(f"{stem}.txt.j2").render(context),
+        html=templates.get_template(f"{stem}.html.j2").render(context),
+    )
+
+
+def _highlights(summary: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Top-level figures of the summary (counts and short texts), labelled for people."""
+    if not summary:
+        return []
+    rows = []
+    for key, value in summary.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            continue
+        if isinstance(value, str) and len(value) > 80:
+            continue
+        shown = f"{value:,}" if isinstance(value, int) else str(value)
+        rows.append((key.replace("_", " ").capitalize(), shown))
+    return rows[:MAX_HIGHLIGHTS]
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def _recipient_for_log(address: str, notifier: Notifier) -> str:
+    """Full address locally (the development outbox); masked in production logs."""
+    if not notifier.settings.is_production:
+        return address
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"

@@ -1,0 +1,200 @@
+"""The thawer: restored archive objects go back to the results bucket (DESIGN §4.6).
+
+S3 sends one `ObjectRestore:Completed` notification per object. The archive key is the
+object's results key (`results/{user_id}/{job_id}/...`), so it names the job. Each
+notification reconciles the whole job rather than its one object, which makes every event
+(duplicate, late, out of order, for an unknown or already thawed job) safe:
+
+1. The job must be `restoring`. `archived` means the restorer requested the restore but has
+   not recorded it yet: retry shortly. Any other state: nothing to do.
+2. For each archived object: a hot copy with the recorded size and SHA-256 is done; else,
+   when the archive copy is readable (restored), copy it back (STANDARD) and verify against
+   the checksum recorded at archive time; else it is still restoring (its own event will come).
+3. When every object is back: delete the archive copies, publish `job.restored` (the
+   notifier de-duplicates), then restoring → hot. Crash before the state write and
+   redelivery find the hot copies verified and finish the remaining steps. Deleting the
+   archive copies before the state write leaves no orphan: once the job is hot, nobody looks
+   for them.
+4. If the user is free again by now, the result is due for archiving again after the
+   retention window counted from that downgrade.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from gas_core.events import ArchiveRequested, JobRestored, S3RestoreNotification, publish
+from gas_core.jobs import (
+    ArchivedObject,
+    ConflictError,
+    Job,
+    JobNotFound,
+    JobRepository,
+    StorageState,
+    parse_results_key,
+)
+from gas_core.logging import bind_context, bind_message_fields, get_logger
+from gas_core.objects import copy_verified, head_object, matches
+from gas_core.settings import Tier
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+
+    from gas_core.worker import MessageContext
+    from gas_thawer.metrics import ThawerMetrics
+    from gas_thawer.settings import ThawerSettings
+
+log = get_logger("gas.thawer")
+
+RESTORE_COMPLETED = "ObjectRestore:Completed"
+
+
+class RestoreNotRecorded(Exception):
+    """The restore finished before the restorer recorded `restoring` (transient: retry)."""
+
+
+class HotCopiesPending(Exception):
+    """The archiver has not yet finished deleting the hot copies (transient: retry)."""
+
+
+class ArchiveCopyMissing(Exception):
+    """Neither a verified hot copy nor an archive copy exists (transient, so it ends in the
+    DLQ for an operator instead of being dropped)."""
+
+
+@dataclass
+class Thawer:
+    """Everything the handler needs, passed in (`__main__` builds it)."""
+
+    settings: ThawerSettings
+    repository: JobRepository
+    s3: S3Client
+    sns: SNSClient
+    results_topic_arn: str
+    metrics: ThawerMetrics
+    clock: Callable[[], float] = field(default=time.time)
+
+    def __call__(self, notification: S3RestoreNotification, context: MessageContext) -> None:
+        handle_restore_notification(notification, thawer=self)
+
+    @property
+    def results_bucket(self) -> str:
+        return self.settings.names.results_bucket
+
+    @property
+    def archive_bucket(self) -> str:
+        return self.settings.names.archive_bucket
+
+
+def handle_restore_notification(
+    notification: S3RestoreNotification, *, thawer: Thawer
+) -> dict[str, str]:
+    """Thaw every job the notification names; returns the outcome per job id."""
+    owners: dict[tuple[str, str], None] = {}  # ordered, de-duplicated
+    for record in notification.records:
+        owner = parse_results_key(record.key)
+        if record.bucket != thawer.archive_bucket or owner is None:
+            log.info("restore_event_ignored", bucket=record.bucket, key=record.key,
+                     reason="not a result object of this deployment's archive")
+            continue
+        if not record.event_name.startswith(RESTORE_COMPLETED):
+            log.info("restore_event_ignored", event_name=record.event_name, key=record.key)
+            continue
+        owners[owner] = None
+    outcomes: dict[str, str] = {}
+    for user_id, job_id in owners:
+        with bind_context(job_id=job_id):
+            outcomes[job_id] = thaw_job(user_id, job_id, thawer=thawer)
+        thawer.metrics.jobs.labels(outcome=outcomes[job_id]).inc()
+    bind_message_fields(records=len(notification.records),
+                        **({"job_id": job_id, "thaw_outcome": outcomes[job_id]}
+                           if len(outcomes) == 1 else {"thaw_outcomes": outcomes}))
+    return outcomes
+
+
+def thaw_job(user_id: str, job_id: str, *, thawer: Thawer) -> str:
+    repo = thawer.repository
+    try:
+        job = repo.get_job(user_id, job_id)
+    except JobNotFound:
+        log.info("thaw_skipped", reason="job not found")
+        return "skipped"
+    if job.storage is StorageState.ARCHIVED:
+        raise RestoreNotRecorded(f"job {job_id} is still archived; the restorer is recording it")
+    if job.storage is not StorageState.RESTORING:
+        log.info("thaw_skipped", reason=f"storage is {job.storage}")
+        return "skipped"
+    if not job.hot_copies_deleted:
+        # The archiver has not finished with the hot copies: thawing now could race its
+        # delete of a copy we just put back. Retry shortly; it finishes in moments.
+        raise HotCopiesPending(f"job {job_id}: the archiver is still finishing")
+    pending = [
+        kind for kind, obj in sorted(job.archived_objects.items())
+        if not _thaw_object(job, kind, obj, thawer=thawer)
+    ]
+    if pending:
+        log.info("thaw_waiting", still_restoring=pending)
+        return "waiting"
+    for obj in job.archived_objects.values():
+        thawer.s3.delete_object(Bucket=thawer.archive_bucket, Key=obj.key)
+    profile = repo.get_profile(user_id)
+    tier = profile.tier if profile else job.user_tier
+    # Before the state write, so a crash in between re-publishes rather than never publishing;
+    # the notifier sends one email per restore whatever the number of events.
+    publish(thawer.sns, thawer.results_topic_arn,
+            JobRestored(user_id=user_id, job_id=job_id, user_tier=tier))
+    try:
+        job = repo.transition_storage(
+            job, StorageState.HOT, archive_key=None, archived_objects=None,
+            hot_copies_deleted=None,
+        )
+    except ConflictError as conflict:
+        # A concurrent notification of the same job finished first.
+        if conflict.current is None or conflict.current.storage is not StorageState.HOT:
+            raise
+        return "skipped"
+    if job.restore_requested_at is not None:
+        thawer.metrics.restore_seconds.observe(
+            max(0.0, thawer.clock() - job.restore_requested_at.timestamp())
+        )
+    log.info("thawed", objects=len(job.result_keys), restore_tier=job.restore_tier)
+    if tier is Tier.FREE:
+        _schedule_archiving_again(job, changed_at=profile.tier_changed_at if profile else None,
+                                  thawer=thawer)
+    return "thawed"
+
+
+def _thaw_object(job: Job, kind: str, obj: ArchivedObject, *, thawer: Thawer) -> bool:
+    """True when the object is back in the results bucket, verified."""
+    hot_key = job.result_keys.get(kind, obj.key)
+    if matches(head_object(thawer.s3, thawer.results_bucket, hot_key),
+               size=obj.size, sha256=obj.sha256):
+        return True
+    archived = head_object(thawer.s3, thawer.archive_bucket, obj.key)
+    if archived is None:
+        raise ArchiveCopyMissing(
+            f"s3://{thawer.archive_bucket}/{obj.key} is gone and no verified hot copy exists"
+        )
+    if not archived.is_readable:
+        return False
+    copy_verified(thawer.s3, source=archived, sha256=obj.sha256, bucket=thawer.results_bucket,
+                  key=hot_key, storage_class="STANDARD")
+    thawer.metrics.objects.inc()
+    thawer.metrics.bytes.inc(obj.size)
+    return True
+
+
+def _schedule_archiving_again(job: Job, *, changed_at: datetime | None, thawer: Thawer) -> None:
+    """The user downgraded while the restore ran: the window counts from the downgrade."""
+    start = changed_at or datetime.fromtimestamp(thawer.clock(), UTC)
+    due_at = datetime.fromtimestamp(start.timestamp() + thawer.settings.free_retention_seconds,
+                                    UTC)
+    publish(thawer.sns, thawer.results_topic_arn,
+            ArchiveRequested(user_id=job.user_id, job_id=job.job_id, user_tier=Tier.FREE,
+                             due_at=due_at))
+    log.info("archiving_scheduled_again", due_at=due_at.isoformat())

@@ -1,0 +1,149 @@
+"""The thawer handler against moto: copy back, verify, hot, and harmless stray events."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from gas_core.events import ArchiveRequested, JobRestored, S3RestoreNotification
+from gas_core.jobs import StorageState
+from gas_core.settings import Tier
+from gas_thawer.handler import RestoreNotRecorded, handle_restore_notification
+from tests.services.archiver.lifecycle_support import (
+    ARCHIVED_KINDS,
+    Crash,
+    Intercept,
+    Lifecycle,
+    crash,
+    s3_restore_notification,
+)
+
+
+def _archived_and_restoring(life: Lifecycle, user_id: str):  # type: ignore[no-untyped-def]
+    job = life.completed_job(user_id)
+    life.archive(job)
+    life.upgrade(user_id)
+    assert life.job(job).storage is StorageState.RESTORING
+    return job
+
+
+def test_a_finished_restore_is_copied_back_verified_and_the_job_is_hot_again(
+    life: Lifecycle, user_id: str
+) -> None:
+    job = _archived_and_restoring(life, user_id)
+
+    assert life.thaw(job) == {job.job_id: "thawed"}
+
+    life.assert_hot_and_intact(job)
+    hot = life.job(job)
+    assert hot.archive_key is None and hot.restore_tier == "Expedited"
+    [restored] = life.sns.events("job.restored")
+    assert JobRestored.model_validate(restored).job_id == job.job_id
+    assert life.metric("thawer", "gas_thawer_objects_thawed_total") == len(ARCHIVED_KINDS)
+    assert life.metric("thawer", "gas_thawer_restore_seconds_count") == 1
+    assert life.sns.events("job.archive_requested") == []
+
+
+def test_the_job_stays_restoring_until_every_object_is_back(
+    life: Lifecycle, user_id: str
+) -> None:
+    job = life.completed_job(user_id)
+    life.archive(job)
+    archived = life.job(job)
+    first, *rest = sorted(archived.archived_objects.values(), key=lambda o: o.key)
+    restoring = life.repository.transition_storage(archived, StorageState.RESTORING)
+    s3 = life.aws.s3
+
+    def restore(key: str) -> None:
+        s3.restore_object(Bucket=life.archive_bucket, Key=key,
+                          RestoreRequest={"Days": 1, "GlacierJobParameters": {"Tier": "Standard"}})
+        s3.head_object(Bucket=life.archive_bucket, Key=key)  # moto completes it on a read
+
+    restore(first.key)
+    event = s3_restore_notification(life.archive_bucket, first.key)
+    assert handle_restore_notification(event, thawer=life.thawer) == {job.job_id: "waiting"}
+    assert life.job(job).storage is StorageState.RESTORING
+    assert first.key in life.keys(life.results_bucket, restoring)
+
+    for obj in rest:
+        restore(obj.key)
+    last = s3_restore_notification(life.archive_bucket, rest[-1].key)
+    assert handle_restore_notification(last, thawer=life.thawer) == {job.job_id: "thawed"}
+    life.assert_hot_and_intact(job)
+
+
+def test_events_for_unknown_foreign_or_already_thawed_objects_are_harmless(
+    life: Lifecycle, user_id: str
+) -> None:
+    job = _archived_and_restoring(life, user_id)
+    life.thaw(job)
+    hot = life.job(job)
+    thawer = life.thawer
+
+    assert handle_restore_notification(life.restore_event(job), thawer=thawer) == {
+        job.job_id: "skipped"}
+    unknown = f"results/{user_id}/01J00000000000000000000009/x.vcf.gz"
+    assert handle_restore_notification(
+        s3_restore_notification(life.archive_bucket, unknown), thawer=thawer
+    ) == {"01J00000000000000000000009": "skipped"}
+    assert handle_restore_notification(
+        s3_restore_notification(life.archive_bucket, "elsewhere/file"), thawer=thawer) == {}
+    assert handle_restore_notification(
+        s3_restore_notification("another-bucket", job.result_keys["vcf"]), thawer=thawer) == {}
+    test_event = S3RestoreNotification.parse(json.dumps({"Event": "s3:TestEvent"}))
+    assert handle_restore_notification(test_event, thawer=thawer) == {}
+
+    assert life.job(job) == hot
+    assert len(life.sns.events("job.restored")) == 1
+
+
+def test_a_restore_that_finishes_before_the_restorer_recorded_it_is_retried(
+    life: Lifecycle, user_id: str
+) -> None:
+    job = life.completed_job(user_id)
+    life.archive(job)
+    with pytest.raises(RestoreNotRecorded):
+        handle_restore_notification(life.restore_event(life.job(job)), thawer=life.thawer)
+    assert life.job(job).storage is StorageState.ARCHIVED
+
+
+@pytest.mark.parametrize(
+    ("target", "method", "when"),
+    [
+        ("s3", "copy_object", "after"),  # first object copied back
+        ("s3", "delete_object", "after"),  # first archive copy deleted
+        ("sns", "publish", "after"),  # job.restored published, state not yet written
+        ("repository", "transition_storage", "after"),  # hot written
+    ],
+    ids=["after-copy", "after-archive-delete", "after-publish", "after-hot-write"],
+)
+def test_a_crash_at_any_step_of_the_thaw_then_redelivery_ends_hot_with_one_copy(
+    life: Lifecycle, user_id: str, target: str, method: str, when: str
+) -> None:
+    job = _archived_and_restoring(life, user_id)
+    hooked = Intercept(getattr(life.thawer, target), method, **{when: crash})
+
+    with pytest.raises(Crash):
+        life.thaw(job, thawer=replace(life.thawer, **{target: hooked}))
+    life.thaw(job)  # redelivery
+
+    life.assert_hot_and_intact(job)
+    assert 1 <= len(life.sns.events("job.restored")) <= 2  # the notifier de-duplicates
+
+
+def test_a_user_who_downgraded_during_the_restore_gets_a_new_retention_window(
+    life: Lifecycle, user_id: str
+) -> None:
+    job = _archived_and_restoring(life, user_id)
+    life.change_tier(user_id, Tier.FREE)  # its restorer event would find nothing hot yet
+
+    life.thaw(job)
+
+    life.assert_hot_and_intact(job)
+    [scheduled] = life.sns.events("job.archive_requested")
+    request = ArchiveRequested.model_validate(scheduled)
+    assert request.job_id == job.job_id and request.user_tier is Tier.FREE
+    assert request.due_at >= datetime.fromtimestamp(life.clock() - 5, UTC)
