@@ -233,12 +233,12 @@ variables; queue names and the CloudWatch metric names come from values (monitor
   targets:
     - expr: sum(rate(gas_annotator_jobs_total{ {{- $ns -}} ,outcome="completed"}[1h])) / sum(rate(gas_annotator_jobs_total{ {{- $ns -}} ,outcome=~"completed|failed"}[1h]))
       legend: completed / finished
-- title: Annotation latency (lease to completion)
+- title: End-to-end latency (submit to result)
   unit: s
   targets:
-    - expr: histogram_quantile(0.5, sum by (le) (rate(gas_annotator_job_seconds_bucket{ {{- $ns -}} }[$__rate_interval])))
+    - expr: histogram_quantile(0.5, sum by (le) (rate(gas_job_end_to_end_seconds_bucket{ {{- $ns -}} ,outcome="completed"}[$__rate_interval])))
       legend: p50
-    - expr: histogram_quantile(0.95, sum by (le) (rate(gas_annotator_job_seconds_bucket{ {{- $ns -}} }[$__rate_interval])))
+    - expr: histogram_quantile(0.95, sum by (le) (rate(gas_job_end_to_end_seconds_bucket{ {{- $ns -}} ,outcome="completed"}[$__rate_interval])))
       legend: p95
 - title: Waiting before annotation (oldest message on the annotator queue)
   unit: s

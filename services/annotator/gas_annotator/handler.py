@@ -127,6 +127,7 @@ def _run_leased_job(job: Job, *, event: JobRequested, annotator: Annotator) -> N
         failed = _fail(job, reason, annotator=annotator)
         annotator.metrics.jobs.labels(outcome="failed").inc()
         if failed is not None:
+            _observe_end_to_end(failed, annotator=annotator)
             _publish_outcome(failed, annotator=annotator)
         raise PermanentError(reason) from None
     except (LeaseLost, ConflictError):
@@ -142,6 +143,7 @@ def _run_leased_job(job: Job, *, event: JobRequested, annotator: Annotator) -> N
     annotator.metrics.jobs.labels(outcome="completed").inc()
     annotator.metrics.variants.inc(result.variant_count)
     annotator.metrics.job_seconds.observe(time.monotonic() - started)
+    _observe_end_to_end(completed, annotator=annotator)
     _publish_outcome(completed, annotator=annotator)
     log.info(
         "job_completed", variants=result.variant_count, seconds=round(time.monotonic() - started, 2)
@@ -197,6 +199,7 @@ def _after_internal_failure(job: Job, *, annotator: Annotator) -> None:
         )
         annotator.metrics.jobs.labels(outcome="failed").inc()
         if failed is not None:
+            _observe_end_to_end(failed, annotator=annotator)
             _publish_outcome(failed, annotator=annotator)
         raise PermanentError(f"gave up after {job.attempts} attempts")
     annotator.metrics.jobs.labels(outcome="retried").inc()
@@ -207,6 +210,15 @@ def _after_internal_failure(job: Job, *, annotator: Annotator) -> None:
 def _current_tier(job: Job, annotator: Annotator) -> Tier:
     profile = annotator.repository.get_profile(job.user_id)
     return profile.tier if profile else job.user_tier
+
+
+def _observe_end_to_end(job: Job, *, annotator: Annotator) -> None:
+    """Submit → finished, recorded once by the worker that finished the job."""
+    if job.completed_at is not None:
+        seconds = (job.completed_at - job.submitted_at).total_seconds()
+        annotator.metrics.end_to_end_seconds.labels(outcome=job.status.value.lower()).observe(
+            max(seconds, 0.0)
+        )
 
 
 def _publish_outcome(job: Job, *, annotator: Annotator) -> None:

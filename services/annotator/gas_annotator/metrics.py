@@ -9,6 +9,7 @@ JOB_SECONDS_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400)
 
 class AnnotatorMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.registry = registry
         self.jobs = Counter(
             "gas_annotator_jobs_total",
             "Annotation jobs finished, by outcome (completed, failed, retried, skipped).",
@@ -21,6 +22,13 @@ class AnnotatorMetrics:
         self.job_seconds = Histogram(
             "gas_annotator_job_seconds",
             "Wall time of one annotation job, from lease to completion.",
+            buckets=JOB_SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.end_to_end_seconds = Histogram(
+            "gas_job_end_to_end_seconds",
+            "From submit to a finished job (queueing, retries and annotation): what users wait.",
+            ["outcome"],
             buckets=JOB_SECONDS_BUCKETS,
             registry=registry,
         )

@@ -160,6 +160,11 @@ def test_a_requested_job_is_annotated_uploaded_completed_and_announced(
     assert done.summary is not None and done.summary["reference"]["synthetic"] is True
     assert results_events(aws, settings, job.job_id) == ["job.completed"]
     assert not any((tmp_path / "scratch").iterdir()), "scratch directory left behind"
+    registry = annotator.metrics.registry
+    assert (
+        registry.get_sample_value("gas_job_end_to_end_seconds_count", {"outcome": "completed"}) == 1
+    )
+    assert registry.get_sample_value("gas_annotator_jobs_total", {"outcome": "completed"}) == 1
 
 
 def test_duplicate_delivery_of_a_finished_job_does_not_rerun_it(
