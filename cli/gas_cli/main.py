@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from gas_cli import client
 from gas_cli.dlq import dlq
 from gas_cli.infra import Infrastructure
 from gas_cli.policies import ACCESS, policy_document
@@ -83,6 +84,13 @@ def policy(service: str, account_id: str | None, endpoint_url: str | None) -> No
 
 
 cli.add_command(dlq)
+
+
+cli.add_command(client.login)
+cli.add_command(client.submit)
+cli.add_command(client.jobs)
+cli.add_command(client.status)
+cli.add_command(client.download)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces of the web app: errors, security, auth, metrics, middleware."""
