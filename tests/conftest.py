@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
 
 from gas_core.aws import AwsClients
 from gas_core.settings import GasSettings
-from tests.support import emulator_settings, free_port
+from tests.support import emulator_settings, free_port, require_or_skip
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +64,25 @@ def aws(settings: GasSettings) -> AwsClients:
 @pytest.fixture
 def user_id() -> str:
     return "user-" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+def stack_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A reference bundle and a sample VCF for end-to-end tests (chr21 when available)."""
+    from tests.services.web.web_helpers import prepare_reference
+
+    return prepare_reference(tmp_path_factory.mktemp("reference"))
+
+
+@pytest.fixture(scope="session")
+def local_stack(
+    stack_reference: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """One real local stack (`gas dev`'s DevStack) shared by the browser and CLI tests:
+    starting one costs 20-30 s on this machine."""
+    from tests.browser.local_stack import has_service, running_stack
+
+    require_or_skip(has_service("annotator"),
+                    "the annotator is not part of the local stack (gas_cli.dev.SERVICES)")
+    with running_stack(tmp_path_factory.mktemp("stack"), stack_reference[0]) as local:
+        yield local

@@ -76,6 +76,7 @@ class DevStack:
         self._emulator: ThreadedMotoServer | None = None
         self._stopping = threading.Event()
         self._colour = out.isatty()
+        self.emulator_url: str | None = None
 
     # -- output --------------------------------------------------------------------------------
 
@@ -145,6 +146,7 @@ class DevStack:
                                             verbose=False)
         self._emulator.start()
         emulator_url = f"http://127.0.0.1:{emulator_port}"
+        self.emulator_url = emulator_url
         self.say("gas", f"AWS emulator (moto) on {emulator_url}")
         env = self.environment(emulator_url)
         settings = GasSettings(

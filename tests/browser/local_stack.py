@@ -3,7 +3,6 @@ browser and CLI end-to-end tests, on free ports, with its output kept for failur
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,10 +70,9 @@ def running_stack(state_dir: Path, reference: Path) -> Iterator[LocalStack]:
         stack.start()
         if not stack.wait_until_ready(READY_TIMEOUT_SECONDS):
             raise RuntimeError(f"the local stack did not become ready:\n{output.tail()}")
-        match = re.search(r"AWS emulator \(moto\) on (http://\S+)", "\n".join(output.lines))
-        assert match, output.tail()
+        assert stack.emulator_url is not None
         settings: GasSettings = emulator_settings(
-            match.group(1), name_prefix="gas", aws_access_key_id="local-emulator",
+            stack.emulator_url, name_prefix="gas", aws_access_key_id="local-emulator",
             aws_secret_access_key="local-emulator", web_base_url=f"http://127.0.0.1:{port}")
         yield LocalStack(web_url=f"http://127.0.0.1:{port}", settings=settings, output=output)
     finally:

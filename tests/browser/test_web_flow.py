@@ -18,8 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.local_stack import LocalStack, has_service, running_stack
-from tests.services.web.web_helpers import prepare_reference
+from tests.browser.local_stack import LocalStack, has_service
 from tests.support import REPO_ROOT, require_or_skip
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
@@ -48,16 +47,13 @@ def playwright_api() -> Any:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return prepare_reference(tmp_path_factory.mktemp("reference"))
+def reference(stack_reference: tuple[Path, Path]) -> tuple[Path, Path]:
+    return stack_reference
 
 
 @pytest.fixture(scope="module")
-def stack(
-    playwright_api: Any, reference: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalStack]:
-    with running_stack(tmp_path_factory.mktemp("stack"), reference[0]) as local:
-        yield local
+def stack(playwright_api: Any, local_stack: LocalStack) -> LocalStack:
+    return local_stack
 
 
 @pytest.fixture(scope="module")

@@ -10,32 +10,26 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.local_stack import LocalStack, has_service, running_stack
-from tests.services.web.web_helpers import prepare_reference, run_engine
-from tests.support import REPO_ROOT, require_or_skip
+from tests.browser.local_stack import LocalStack
+from tests.services.web.web_helpers import run_engine
+from tests.support import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return prepare_reference(tmp_path_factory.mktemp("reference"))
+def reference(stack_reference: tuple[Path, Path]) -> tuple[Path, Path]:
+    return stack_reference
 
 
 @pytest.fixture(scope="module")
-def stack(
-    reference: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalStack]:
-    require_or_skip(has_service("annotator"),
-                    "the annotator is not part of the local stack (gas_cli.dev.SERVICES)")
-    with running_stack(tmp_path_factory.mktemp("stack"), reference[0]) as local:
-        yield local
+def stack(local_stack: LocalStack) -> LocalStack:
+    return local_stack
 
 
 def gas(*args: str, config: Path, api_url: str | None = None,
