@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from gas_annotator.commands import annotate_command, reference_group
 from gas_cli import client
 from gas_cli.dlq import dlq
 from gas_cli.infra import Infrastructure
@@ -84,6 +85,10 @@ def policy(service: str, account_id: str | None, endpoint_url: str | None) -> No
 
 
 cli.add_command(dlq)
+
+# The annotation engine and reference bundles, offline: the same code the annotator runs.
+cli.add_command(annotate_command)
+cli.add_command(reference_group)
 
 
 cli.add_command(client.login)

@@ -38,9 +38,9 @@ CSQ_TO_SO: Final[dict[str, str]] = {
 UPSTREAM = "upstream_gene_variant"
 DOWNSTREAM = "downstream_gene_variant"
 INTERGENIC = "intergenic_variant"
-# A variant inside a gene's span whose transcripts csq does not model (e.g. a gene record with
-# no transcript children); VEP would call it a transcript variant of an unknown kind.
-GENE_BODY = "non_coding_transcript_variant"
+# A variant inside a gene's span but outside all of its modelled transcripts (or a gene whose
+# transcripts csq does not model): SO's intragenic_variant, as snpEff reports it.
+GENE_BODY = "intragenic_variant"
 
 # Most severe first (Ensembl VEP's order).
 SEVERITY: Final[tuple[str, ...]] = (
@@ -64,6 +64,7 @@ SEVERITY: Final[tuple[str, ...]] = (
     "non_coding_transcript_exon_variant",
     "intron_variant",
     "non_coding_transcript_variant",
+    "intragenic_variant",
     "feature_elongation",
     UPSTREAM,
     DOWNSTREAM,
@@ -123,7 +124,7 @@ def _three(seq: str) -> str:
     return "".join(AA3.get(a, "Xaa") for a in seq)
 
 
-def protein_change(aa: str, consequence: str) -> str:
+def protein_change(aa: str, consequence: str) -> str:  # noqa: PLR0911 - one return per HGVS form
     """csq's amino-acid field (``717V>717I``, ``315K``, ``3GLGLW>3W``) as HGVS p. notation.
 
     Follows the HGVS short forms: ``p.Val717Ile``, ``p.Lys315=``, ``p.Gln12Ter``,
@@ -156,6 +157,8 @@ def protein_change(aa: str, consequence: str) -> str:
     first = pos + start
     if not r and not a:
         return f"p.{_three(ref[:1])}{pos}="
+    if len(r) == 1 and len(a) == 1:
+        return f"p.{_three(r)}{first}{_three(a)}"
     span = f"{_three(r[0])}{first}" if len(r) == 1 else ""
     if len(r) > 1:
         span = f"{_three(r[0])}{first}_{_three(r[-1])}{first + len(r) - 1}"

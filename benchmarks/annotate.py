@@ -1,0 +1,231 @@
+"""Throughput and memory of the annotation engine against plain `bcftools csq`.
+
+    uv run python benchmarks/annotate.py [N] [--repeat R] [--workers 1,2]
+
+Generates N synthetic variants (85 % SNVs, 15 % indels up to 6 bp; seeded) on the real sequence
+of the shared chr21 bundle (GAS_TEST_REFERENCE, default ../shared/refdata/grch38_chr21), builds a
+bundle from it, then measures, each in a fresh subprocess so peak RSS is per measurement:
+
+- plain csq: `pysam.bcftools.csq -l -s -` on the same VCF (the same csq mode the engine uses),
+  writing VCF: the floor our pipeline is compared with;
+- our full pipeline: validation, norm, csq, annotate, our pass, and every output (VCF.gz + tbi,
+  TSV, Parquet, summary, log) with 1 and 2 workers.
+
+Peak RSS is the larger of the measuring process and its children (the engine's job process and
+pool workers), from getrusage(RUSAGE_SELF / RUSAGE_CHILDREN). Not a test: prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_REFERENCE = "../shared/refdata/grch38_chr21"
+FASTA = "GRCh38_chr21.fa.gz"
+GFF = "Ensembl84_chr21_25mb_plusAPP.gff3"
+KNOWN = "known_variants_dbSNP149_1KG_gnomADe_ClinVar.norm.vcf.gz"
+MANE = "../mane/MANE.GRCh38.v1.5.summary.txt.gz"
+SEED = 20240917
+
+
+def reference_dir() -> Path:
+    value = os.environ.get("GAS_TEST_REFERENCE", DEFAULT_REFERENCE)
+    path = (REPO_ROOT / value).resolve()
+    if not (path / FASTA).is_file():
+        sys.exit(f"no {FASTA} in {path}: set GAS_TEST_REFERENCE")
+    return path
+
+
+def sequenced_blocks(seq: str, min_len: int = 10_000) -> list[tuple[int, int]]:
+    """0-based [start, end) runs without N: only there do synthetic variants make sense."""
+    blocks: list[tuple[int, int]] = []
+    i = 0
+    n = len(seq)
+    while i < n:
+        while i < n and seq[i] == "N":
+            i += 1
+        j = i
+        while j < n and seq[j] != "N":
+            j += 1
+        if j - i >= min_len:
+            blocks.append((i, j))
+        i = j
+    return blocks
+
+
+def generate(n: int, out: Path, ref: Path) -> None:
+    import pysam
+
+    fasta = pysam.FastaFile(str(ref / FASTA))
+    contig = fasta.references[0]
+    # The real sequence lies in a few blocks; fetch around them only.
+    seq = fasta.fetch(contig).upper()
+    blocks = sequenced_blocks(seq)
+    weights = [e - s for s, e in blocks]
+    rng = random.Random(SEED)
+    positions = sorted(
+        rng.randrange(*blocks[rng.choices(range(len(blocks)), weights)[0]]) for _ in range(n)
+    )
+    with out.open("w") as handle:
+        handle.write(
+            "##fileformat=VCFv4.2\n"
+            f"##contig=<ID={contig},length={fasta.get_reference_length(contig)}>\n"
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        )
+        lines = []
+        for p0 in positions:
+            r = seq[p0]
+            x = rng.random()
+            if x < 0.85:
+                ref_allele, alt = r, rng.choice([b for b in "ACGT" if b != r])
+            elif x < 0.93:
+                length = rng.randint(1, 6)
+                ref_allele, alt = seq[p0 : p0 + length + 1], r
+            else:
+                length = rng.randint(1, 6)
+                ref_allele, alt = r, r + "".join(rng.choice("ACGT") for _ in range(length))
+            lines.append(f"{contig}\t{p0 + 1}\t.\t{ref_allele}\t{alt}\t.\t.\t.\n")
+            if len(lines) >= 100_000:
+                handle.writelines(lines)
+                lines.clear()
+        handle.writelines(lines)
+
+
+def build(ref: Path, out: Path) -> None:
+    from gas_annotator.reference import build_bundle
+
+    mane = (ref / MANE).resolve()
+    build_bundle(
+        "GRCh38",
+        ref / FASTA,
+        ref / GFF,
+        [ref / KNOWN],
+        out,
+        name="bench-chr21",
+        version="ensembl84",
+        mane=mane if mane.is_file() else None,
+    )
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024  # Linux reports KiB
+
+
+def measure(kind: str, vcf: Path, bundle: Path, workers: int, work: Path) -> dict[str, float]:
+    cpu_before = _cpu_seconds()
+    if kind == "csq":
+        import pysam.bcftools
+
+        from gas_annotator.reference import load_bundle
+
+        b = load_bundle(bundle)
+        gff = b.gff_for(next(iter(b.manifest.contigs)))
+        started = time.perf_counter()
+        pysam.bcftools.csq(
+            "-f", str(b.fasta), "-g", str(gff), "-l", "-s", "-", "-o", str(work / "plain.vcf"),
+            str(vcf), catch_stdout=False,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+    else:
+        from gas_annotator.engine import annotate
+
+        started = time.perf_counter()
+        annotate(vcf, reference_dir=bundle, out_dir=work / f"out{workers}", workers=workers)
+        seconds = time.perf_counter() - started
+        # The engine's processes descend from the multiprocessing forkserver; only once it has
+        # exited (and been reaped) do their CPU time and peak RSS show in RUSAGE_CHILDREN.
+        from multiprocessing import forkserver
+
+        forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    return {
+        "seconds": seconds,
+        "cpu_seconds": _cpu_seconds() - cpu_before,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def run_child(kind: str, vcf: Path, bundle: Path, workers: int, work: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(vcf), str(bundle), str(workers), str(work)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        sys.exit(f"{kind} (workers={workers}) failed:\n{out.stderr}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=1, help="median of R runs per engine")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, vcf, bundle, workers, work = args.child
+        result = measure(kind, Path(vcf), Path(bundle), int(workers), Path(work))
+        print(json.dumps(result))
+        return
+
+    ref = reference_dir()
+    with tempfile.TemporaryDirectory(prefix="gas-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        vcf = tmp / "synthetic.vcf"
+        t0 = time.perf_counter()
+        generate(args.n, vcf, ref)
+        t1 = time.perf_counter()
+        build(ref, tmp / "bundle")
+        t2 = time.perf_counter()
+        print(
+            f"{args.n:,} synthetic variants ({vcf.stat().st_size / 1e6:.0f} MB) generated in "
+            f"{t1 - t0:.1f}s; bundle built in {t2 - t1:.1f}s; "
+            f"{os.cpu_count()} CPUs; median of {args.repeat}"
+        )
+        runs: list[tuple[str, str, int]] = [("plain bcftools csq -l", "csq", 1)]
+        runs += [(f"GAS pipeline, {w} worker(s)", "ours", int(w)) for w in args.workers.split(",")]
+        rows = []
+        baseline = None
+        for label, kind, workers in runs:
+            results = [
+                run_child(kind, vcf, tmp / "bundle", workers, tmp) for _ in range(args.repeat)
+            ]
+            seconds = statistics.median(r["seconds"] for r in results)
+            cpu = statistics.median(r["cpu_seconds"] for r in results)
+            rss = max(r["peak_rss_mb"] for r in results)
+            rate = args.n / seconds
+            baseline = baseline or rate
+            rows.append((label, seconds, cpu, rate, rate / baseline, rss))
+        print(
+            f"{'engine':30s} {'wall s':>7s} {'CPU s':>7s} {'variants/s':>11s} {'vs csq':>7s} "
+            f"{'peak RSS':>9s}"
+        )
+        for label, seconds, cpu, rate, ratio, rss in rows:
+            print(f"{label:30s} {seconds:7.2f} {cpu:7.2f} {rate:11,.0f} {ratio:7.2f} {rss:6.0f} MB")
+        print("peak RSS: the largest single process (measuring process or any child)")
+
+
+if __name__ == "__main__":
+    main()

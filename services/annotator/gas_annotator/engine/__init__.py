@@ -1,0 +1,432 @@
+"""The annotation engine: one VCF in, annotated VCF + TSV + Parquet + summary + log out.
+
+The heavy lifting is htslib/bcftools through pysam (norm, csq, annotate, query, concat, index);
+this package validates the input, cuts it into contig-bounded chunks, runs the chunks on
+``workers`` processes, adds what bcftools does not know (Sequence Ontology names, impact, MANE
+Select, upstream/downstream/intergenic context) and writes the outputs. See docs/annotation.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import multiprocessing.connection
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from gas_annotator.engine.chunk import (
+    ChunkContext,
+    ChunkResult,
+    NeedsSortError,
+    run_chunk,
+    warm_up,
+)
+from gas_annotator.engine.errors import InputError
+from gas_annotator.engine.outputs import Outputs, finish_outputs, output_paths, stem_of
+from gas_annotator.engine.validate import ChunkPlan, ChunkSpec, Validator, check_mismatch_rate
+from gas_annotator.reference import Bundle, BundleError, load_bundle
+
+__all__ = [
+    "AnnotationResult",
+    "EngineOptions",
+    "InputError",
+    "annotate",
+    "stem_of",
+]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Tunables; the service fills them from its settings, the defaults suit the CLI."""
+
+    # Above this fraction of REF alleles disagreeing with the reference the file is rejected as
+    # the wrong assembly; below it the mismatching records are dropped and reported.
+    ref_mismatch_threshold: float = 0.05
+    # Records per chunk: the unit of parallel work and of memory (the largest Arrow table held).
+    chunk_records: int = 100_000
+    # Upstream/downstream context distance, as in VEP.
+    context_distance: int = 5_000
+    # Target number of records inside bcftools norm's re-sorting window (see chunk.norm_window).
+    norm_window_records: int = 50
+    # Parquet row group size: what the web reads at a time when filtering and paging.
+    parquet_row_group: int = 65_536
+    # Run the engine in a child process. bcftools inside pysam is C code written for one run
+    # per process: after an error it can leave global state behind (the next csq call then
+    # fails or crashes), and a crash on a hostile file would take the caller (the SQS worker)
+    # down with it. Only tests that need a debugger turn this off.
+    isolate: bool = True
+
+
+@dataclass(frozen=True)
+class AnnotationResult:
+    vcf: Path
+    vcf_index: Path
+    tsv: Path
+    summary: Path
+    log: Path
+    parquet: Path
+    summary_data: dict[str, Any]
+    variant_count: int
+
+
+class _Progress:
+    """Monotonic progress in [0, 1]; callbacks never see a value go backwards."""
+
+    def __init__(self, callback: Callable[[float], None] | None) -> None:
+        self.callback = callback
+        self.value = 0.0
+
+    def __call__(self, value: float) -> None:
+        value = min(max(value, self.value), 1.0)
+        if value > self.value or value == 1.0:
+            self.value = value
+            if self.callback is not None:
+                self.callback(value)
+
+
+def annotate(
+    input_path: Path,
+    *,
+    reference_dir: Path,
+    out_dir: Path,
+    workers: int = 1,
+    max_variants: int | None = None,
+    progress: Callable[[float], None] | None = None,
+    scratch_dir: Path | None = None,
+    options: EngineOptions | None = None,
+) -> AnnotationResult:
+    """Annotate one VCF/VCF.gz/BCF. Raises InputError (one-line reason) for bad input."""
+    options = options or EngineOptions()
+    tick = _Progress(progress)
+    kwargs: dict[str, Any] = {
+        "input_path": Path(input_path),
+        "reference_dir": Path(reference_dir),
+        "out_dir": Path(out_dir),
+        "workers": max(1, workers),
+        "max_variants": max_variants,
+        "scratch_dir": Path(scratch_dir) if scratch_dir else None,
+        "options": options,
+    }
+    if not options.isolate:
+        result = _annotate_here(progress=tick, **kwargs)
+    else:
+        result = _annotate_in_child(tick, kwargs)
+    tick(1.0)
+    return result
+
+
+def _process_context() -> multiprocessing.context.ForkServerContext:
+    # forkserver: children fork from a clean, single-threaded server that has the engine's
+    # modules preloaded, so a job starts in milliseconds and never inherits the caller's threads
+    # (the SQS heartbeat) or any htslib state.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["gas_annotator.engine"])
+    return ctx
+
+
+def _annotate_in_child(tick: _Progress, kwargs: dict[str, Any]) -> AnnotationResult:
+    ctx = _process_context()
+    receiver, sender = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_child_main, args=(sender, kwargs), name="gas-annotate")
+    process.start()
+    sender.close()
+    outcome: tuple[str, Any] | None = None
+    try:
+        while outcome is None:
+            try:
+                kind, payload = receiver.recv()
+            except EOFError:
+                break
+            if kind == "progress":
+                tick(float(payload))
+            else:
+                outcome = (kind, payload)
+        process.join()
+    finally:
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
+        receiver.close()
+    if outcome is None:
+        raise RuntimeError(
+            f"the annotation engine stopped unexpectedly (exit code {process.exitcode})"
+        )
+    kind, payload = outcome
+    if kind == "result":
+        return payload  # type: ignore[no-any-return]
+    if kind == "input_error":
+        raise InputError(str(payload))
+    raise RuntimeError(str(payload))
+
+
+# True in the isolated job process: single-threaded, so chunk workers can be plain forks.
+_IN_JOB_PROCESS = False
+
+
+def _child_main(sender: Any, kwargs: dict[str, Any]) -> None:
+    global _IN_JOB_PROCESS  # noqa: PLW0603 - a per-process fact, set once at process start
+    _IN_JOB_PROCESS = True
+
+    def report(fraction: float) -> None:
+        sender.send(("progress", fraction))
+
+    try:
+        result = _annotate_here(progress=_Progress(report), **kwargs)
+        sender.send(("result", result))
+    except InputError as exc:
+        sender.send(("input_error", str(exc)))
+    except Exception as exc:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        sender.send(("error", f"annotation failed: {detail}"))
+    finally:
+        sender.close()
+
+
+def _annotate_here(
+    *,
+    input_path: Path,
+    reference_dir: Path,
+    out_dir: Path,
+    workers: int,
+    max_variants: int | None,
+    progress: _Progress,
+    scratch_dir: Path | None,
+    options: EngineOptions,
+) -> AnnotationResult:
+    started = time.time()
+    tick = progress
+    if not input_path.is_file():
+        raise InputError(f"{input_path.name}: no such file")
+    try:
+        bundle = load_bundle(reference_dir)
+    except BundleError as exc:
+        raise RuntimeError(f"reference bundle unusable: {exc}") from exc
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if scratch_dir is not None:
+        scratch_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="gas-annotate-", dir=scratch_dir))
+    try:
+        validator = Validator(
+            input_path,
+            bundle,
+            ChunkPlan(
+                scratch=scratch,
+                chunk_records=options.chunk_records,
+                max_variants=max_variants,
+                ref_mismatch_threshold=options.ref_mismatch_threshold,
+            ),
+        )
+        results = _run_chunks(validator, bundle, options, workers, tick)
+        # The exact count: bcftools norm --check-ref x compared every record with the FASTA.
+        validator.stats.ref_mismatches = sum(r.mismatch_removed for r in results)
+        check_mismatch_rate(
+            validator.stats.ref_mismatches,
+            validator.stats.records,
+            threshold=options.ref_mismatch_threshold,
+            assembly=bundle.manifest.assembly,
+            scope="",
+            first=validator.stats.first_mismatches[0] if validator.stats.first_mismatches else None,
+        )
+        tick(0.95)
+        outputs: Outputs = output_paths(input_path, out_dir)
+        summary = finish_outputs(
+            outputs,
+            results,
+            validator.stats,
+            bundle,
+            input_path=input_path,
+            options=options,
+            workers=workers,
+            started=started,
+            scratch=scratch,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return AnnotationResult(
+        vcf=outputs.vcf,
+        vcf_index=outputs.vcf_index,
+        tsv=outputs.tsv,
+        summary=outputs.summary,
+        log=outputs.log,
+        parquet=outputs.parquet,
+        summary_data=json.loads(outputs.summary.read_text()),
+        variant_count=int(summary["variants"]["annotated"]),
+    )
+
+
+def _context(
+    bundle: Bundle, spec: ChunkSpec, to_user: dict[str, str], options: EngineOptions
+) -> ChunkContext:
+    gff = bundle.gff_for(spec.contig)
+    mane = bundle.mane
+    return ChunkContext(
+        fasta=str(bundle.fasta),
+        gff=str(gff) if gff else None,
+        known=[
+            (str(path), k.id_is_rsid, k.af_field, k.clnsig_field)
+            for k, path in bundle.known_paths()
+        ],
+        genes=str(bundle.genes),
+        mane=str(mane) if mane else None,
+        to_user=to_user,
+        context_distance=options.context_distance,
+        norm_window_records=options.norm_window_records,
+    )
+
+
+def _run_chunks(
+    validator: Validator,
+    bundle: Bundle,
+    options: EngineOptions,
+    workers: int,
+    tick: _Progress,
+) -> list[ChunkResult]:
+    # Validation reads the input while chunks run. Progress is the share of records whose chunk
+    # is finished, against the total so far extrapolated from the share of input bytes read
+    # (exact once validation is done): 5% for reading, 90% for chunks, 5% for the outputs.
+    def on_validate(fraction: float) -> None:
+        tick(0.05 * fraction)
+
+    def to_user() -> dict[str, str]:
+        return {b: u for u, b in validator.stats.contigs.items()}
+
+    results: list[ChunkResult] = []
+    done_records = 0
+
+    def chunk_done(spec: ChunkSpec, _previous_offset: int) -> None:
+        nonlocal done_records
+        done_records += spec.records
+        read = max(spec.input_offset, 1) / max(validator.stats.input_bytes, 1)
+        estimate = max(validator.records_seen / min(max(read, 1e-6), 1.0), done_records, 1)
+        tick(0.05 + 0.9 * min(done_records / estimate, 1.0))
+
+    runner = _ChunkRunner(workers)
+    warmed: set[str] = set()
+    try:
+        for spec in validator.chunks(on_validate):
+            if _IN_JOB_PROCESS and spec.contig not in warmed:
+                # Forked chunk processes inherit what the job process has loaded.
+                warm_up(_context(bundle, spec, to_user(), options), spec.contig, spec.path.parent)
+                warmed.add(spec.contig)
+            # Back-pressure: at most two chunks per worker written ahead of the workers.
+            while runner.busy >= 2 * workers:
+                _record(runner.next_result(), results, chunk_done)
+            runner.submit(spec, _context(bundle, spec, to_user(), options))
+        while runner.busy:
+            _record(runner.next_result(), results, chunk_done)
+    finally:
+        runner.stop()
+    results.sort(key=lambda r: r.index)
+    return results
+
+
+def _record(
+    done: tuple[ChunkSpec, ChunkResult],
+    results: list[ChunkResult],
+    chunk_done: Callable[[ChunkSpec, int], None],
+) -> None:
+    spec, result = done
+    results.append(result)
+    chunk_done(spec, 0)
+
+
+def _chunk_main(sender: Any, spec: ChunkSpec, ctx: ChunkContext) -> None:
+    try:
+        sender.send(("ok", run_chunk(spec, ctx)))
+    except NeedsSortError as exc:
+        sender.send(("resort", str(exc)))
+    except InputError as exc:
+        sender.send(("input_error", str(exc)))
+    except Exception as exc:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        sender.send(("error", f"chunk {spec.index} failed: {detail}"))
+    finally:
+        sender.close()
+
+
+class _ChunkRunner:
+    """Runs each chunk in a fresh process, at most ``workers`` at a time.
+
+    A fresh process per chunk returns the chunk's memory to the OS when it ends (peak memory is
+    one chunk per worker however long the input) and bcftools never runs twice in one process.
+    Inside the isolated job process (single-threaded) children are forked directly, which costs
+    milliseconds; otherwise they come from the forkserver. The parent validates the next chunks
+    meanwhile and joins the outputs at the end.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.ctx: Any = (
+            multiprocessing.get_context("fork") if _IN_JOB_PROCESS else _process_context()
+        )
+        self.queue: list[tuple[ChunkSpec, ChunkContext]] = []
+        # receiver -> (spec, process)
+        self.running: dict[
+            multiprocessing.connection.Connection, tuple[ChunkSpec, ChunkContext, Any]
+        ] = {}
+
+    @property
+    def busy(self) -> int:
+        return len(self.queue) + len(self.running)
+
+    def submit(self, spec: ChunkSpec, ctx: ChunkContext) -> None:
+        self.queue.append((spec, ctx))
+        self._start()
+
+    def next_result(self) -> tuple[ChunkSpec, ChunkResult]:
+        """Wait for the next finished chunk, rerunning chunks that need sorting first."""
+        while True:
+            done = self.wait_one()
+            if done is not None:
+                return done
+
+    def _start(self) -> None:
+        while self.queue and len(self.running) < self.workers:
+            spec, ctx = self.queue.pop(0)
+            receiver, sender = self.ctx.Pipe(duplex=False)
+            process = self.ctx.Process(
+                target=_chunk_main, args=(sender, spec, ctx), name=f"gas-chunk-{spec.index}"
+            )
+            process.start()
+            sender.close()
+            self.running[receiver] = (spec, ctx, process)
+
+    def wait_one(self) -> tuple[ChunkSpec, ChunkResult] | None:
+        self._start()
+        ready = multiprocessing.connection.wait(list(self.running))
+        receiver = cast("multiprocessing.connection.Connection", ready[0])
+        spec, ctx, process = self.running.pop(receiver)
+        try:
+            kind, payload = receiver.recv()
+        except EOFError:
+            kind, payload = "error", f"chunk {spec.index} crashed"
+        receiver.close()
+        process.join()
+        if kind != "ok" and process.exitcode not in (0, None):
+            payload = f"{payload} (exit code {process.exitcode})"
+        self._start()
+        if kind == "ok":
+            return spec, cast("ChunkResult", payload)
+        if kind == "resort":
+            self.queue.insert(0, (spec, dataclasses.replace(ctx, presort=True)))
+            self._start()
+            return None
+        if kind == "input_error":
+            raise InputError(str(payload))
+        raise RuntimeError(str(payload))
+
+    def stop(self) -> None:
+        self.queue.clear()
+        for receiver, (_, _, process) in self.running.items():
+            if process.is_alive():
+                process.terminate()
+            process.join(5)
+            receiver.close()
+        self.running.clear()

@@ -1,0 +1,835 @@
+"""One chunk through the pipeline: norm → csq → annotate (known) → our pass → final VCF part.
+
+Runs in a worker process (or inline for one worker). Every stage but ours is bcftools inside
+pysam, reading and writing uncompressed BCF in the chunk's scratch directory. Our pass never
+touches pysam records: ``bcftools query`` prints the few fields we need as TSV, pyarrow parses it
+in C++, and the per-transcript logic is columnar (pyarrow compute + numpy); Python-level loops run
+only over distinct values (consequence strings, amino-acid changes), never over records.
+"""
+
+from __future__ import annotations
+
+import re
+import resource
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pysam
+import pysam.bcftools
+from pysam.utils import SamtoolsError
+
+from gas_annotator.engine import consequences as cq
+from gas_annotator.engine.errors import InputError
+from gas_annotator.engine.validate import ChunkSpec
+
+QUERY_COLUMNS = ("chrom", "pos", "ref", "alt", "id", "bcsq", "known_id", "clnsig", "af")
+_QUERY_FIELDS = ("%CHROM", "%POS", "%REF", "%ALT", "%ID", "%INFO/BCSQ", "%INFO/GAS_KNOWN_ID")
+QUERY_FORMAT = "\t".join([*_QUERY_FIELDS, "%INFO/GAS_CLNSIG", "%INFO/GAS_AF"]) + "\n"
+
+TSV_SCHEMA = pa.schema(
+    [
+        ("chrom", pa.string()),
+        ("pos", pa.int64()),
+        ("id", pa.string()),
+        ("ref", pa.string()),
+        ("alt", pa.string()),
+        ("gene", pa.string()),
+        ("transcript", pa.string()),
+        ("biotype", pa.string()),
+        ("consequence", pa.string()),
+        ("impact", pa.string()),
+        ("protein_change", pa.string()),
+        ("mane_select", pa.bool_()),
+        ("known_id", pa.string()),
+        ("clinvar", pa.string()),
+        ("allele_frequency", pa.float64()),
+        ("nearest_gene", pa.string()),
+        ("distance", pa.int64()),
+    ]
+)
+
+OUR_INFO = (
+    ("GAS_CSQ", "1", "String", "Most severe Sequence Ontology consequence of the variant over all "
+     "transcripts; upstream_gene_variant/downstream_gene_variant (within the context distance) "
+     "or intergenic_variant when it hits no transcript"),
+    ("GAS_IMPACT", "1", "String", "Impact of GAS_CSQ: HIGH, MODERATE, LOW or MODIFIER"),
+    ("GAS_GENE", "1", "String", "Gene of the most severe consequence (empty when no transcript "
+     "is hit)"),
+    ("GAS_NEAREST_GENE", "1", "String", "For variants hitting no transcript: the nearest gene"),
+    ("GAS_DISTANCE", "1", "Integer", "For variants hitting no transcript: distance in bp to "
+     "GAS_NEAREST_GENE"),
+    ("GAS_MANE", "1", "String", "Consequence on the MANE Select transcript: "
+     "transcript|consequence|protein_change"),
+)  # fmt: skip
+
+_NORM_STATS = re.compile(r"total/split/joined/realigned/mismatch_removed[^:]*:\s*([\d/]+)")
+
+
+@dataclass(frozen=True)
+class ChunkContext:
+    fasta: str
+    gff: str | None
+    known: list[tuple[str, bool, str | None, str | None]]  # path, id_is_rsid, af, clnsig
+    genes: str
+    mane: str | None
+    to_user: dict[str, str]  # bundle contig -> user's name
+    context_distance: int
+    norm_window_records: int
+    local_csq: bool = True
+    presort: bool = False
+
+
+@dataclass
+class ChunkResult:
+    index: int
+    vcf: Path
+    tsv: Path
+    arrow: Path
+    records_in: int
+    variants: int
+    rows: int
+    mismatch_removed: int
+    split: int
+    realigned: int
+    stats: dict[str, Any]
+    log: list[str] = field(default_factory=list)
+
+
+def _bcftools(tool: str, *args: str) -> str:
+    runner = getattr(pysam.bcftools, tool)
+    try:
+        runner(*args, catch_stdout=False)
+    except SamtoolsError as exc:
+        raise _ToolError(tool, str(exc)) from exc
+    messages = runner.get_messages()
+    return messages if isinstance(messages, str) else "\n".join(messages or [])
+
+
+class _ToolError(RuntimeError):
+    def __init__(self, tool: str, detail: str) -> None:
+        # pysam's message is "... stdout=..., stderr=<stderr>": keep bcftools' own lines.
+        text = detail.split("stderr=", 1)[-1].replace("\\n", "\n").strip("'\" \n")
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith(("Error", "[E::")) or "error" in ln.lower()]
+        self.tool = tool
+        self.detail = text
+        self.first = (errors or lines or [detail])[0][:300]
+        super().__init__(f"bcftools {tool} failed: {self.first}")
+
+
+def norm_window(spec: ChunkSpec, window_records: int) -> int:
+    """bcftools norm's re-sorting window (bp), scaled to the chunk's variant density.
+
+    norm keeps every record within ``-w`` bp in a buffer and its cost grows with how many
+    records that is: on dense input (a variant per base) the default 1000 bp is 20x slower than
+    50 bp. A window of ~``window_records`` records keeps the cost flat; sparse input (a genome,
+    one variant per ~600 bp) keeps the full default. An indel shifted further left than the
+    window makes csq fail on the unsorted chunk; it is then rerun with a sort (NeedsSortError).
+    """
+    span = max(spec.last_pos - spec.first_pos, 1)
+    per_bp = spec.records / span
+    return int(min(1000, max(50, window_records / max(per_bp, 1e-9))))
+
+
+def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR0915 - one stage per block
+    work = spec.path.parent / f"chunk{spec.index:05d}.d"
+    work.mkdir(exist_ok=True)
+    log: list[str] = []
+    timings: dict[str, float] = {}
+
+    def stage(name: str, t0: float) -> float:
+        now = time.perf_counter()
+        timings[name] = now - t0
+        return now
+
+    t = time.perf_counter()
+    normed = work / "norm.bcf"
+    window = norm_window(spec, ctx.norm_window_records)
+    try:
+        messages = _bcftools(
+            "norm", "--no-version", "-m", "-any", "-c", "x", "-f", ctx.fasta,
+            "-w", str(window), "-Ou", "-o", str(normed), str(spec.path),
+        )  # fmt: skip
+    except _ToolError as exc:
+        # The first stage is the first to parse the user's header and fields with htslib.
+        raise InputError(f"htslib could not parse the VCF: {exc.first}") from exc
+    stats_match = _NORM_STATS.search(messages)
+    counts = [int(x) for x in stats_match.group(1).split("/")] if stats_match else [0] * 5
+    t = stage("norm", t)
+
+    csq_out = work / "csq.bcf"
+    _run_csq(ctx, normed, csq_out, work, log)
+    t = stage("csq", t)
+
+    annotated = csq_out
+    for i, (path, id_is_rsid, af, clnsig) in enumerate(ctx.known):
+        columns = []
+        if id_is_rsid:
+            columns += ["+ID", "INFO/GAS_KNOWN_ID:=ID"]
+        if af:
+            columns.append(f"INFO/GAS_AF:=INFO/{af}")
+        if clnsig:
+            columns.append(f"INFO/GAS_CLNSIG:=INFO/{clnsig}")
+        if not columns:
+            continue
+        nxt = work / f"known{i}.bcf"
+        _bcftools(
+            "annotate", "--no-version", "-a", path, "-c", ",".join(columns),
+            "-Ob0", "-W", "-o", str(nxt), str(annotated),
+        )  # fmt: skip
+        annotated = nxt
+    t = stage("annotate", t)
+
+    query = work / "query.tsv"
+    _bcftools("query", "-f", QUERY_FORMAT, "-o", str(query), str(annotated))
+    t = stage("query", t)
+
+    rows, per_variant, stats = our_pass(query, spec.contig, ctx)
+    t = stage("ours", t)
+    tsv = work / "rows.tsv"
+    arrow = work / "rows.arrow"
+    _write_rows(rows, tsv, arrow)
+    t = stage("rows", t)
+    ours_gz: str | None = None
+    if per_variant.num_rows:
+        ours = work / "ours.tsv"
+        _write_ours(per_variant, ours)
+        ours_gz = pysam.tabix_index(
+            str(ours), seq_col=0, start_col=1, end_col=1, force=True, keep_original=False,
+            meta_char="#",
+        )  # fmt: skip
+    t = stage("info", t)
+
+    header = work / "ours.hdr"
+    header.write_text(
+        "".join(
+            f'##INFO=<ID={n},Number={num},Type={typ},Description="{desc}">\n'
+            for n, num, typ, desc in OUR_INFO
+        )
+    )
+    rename = work / "rename.txt"
+    rename.write_text("".join(f"{b}\t{u}\n" for b, u in ctx.to_user.items() if b != u))
+    vcf = work / "final.vcf.gz"
+    # Every chunk gets the same header lines (-h), even one left empty by REF-mismatch removal:
+    # the naive concatenation of chunk VCFs needs identical headers.
+    args = ["--no-version", "-h", str(header), "-Oz", "-o", str(vcf)]
+    if ours_gz is not None:
+        our_columns = "CHROM,POS,REF,ALT," + ",".join(f"INFO/{n}" for n, *_ in OUR_INFO)
+        args += ["-a", ours_gz, "-c", our_columns]
+    if rename.stat().st_size:
+        args += ["--rename-chrs", str(rename)]
+    _bcftools("annotate", *args, str(annotated))
+    stage("vcf", t)
+
+    log.append(
+        f"chunk {spec.index}: {spec.contig}:{spec.first_pos}-{spec.last_pos} "
+        f"{spec.records:,} records -> {rows.num_rows:,} rows; norm -w {window}; "
+        + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
+        + f"; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB"
+    )
+    for leftover in (normed, csq_out, query):
+        leftover.unlink(missing_ok=True)
+    spec.path.unlink(missing_ok=True)
+    return ChunkResult(
+        index=spec.index,
+        vcf=vcf,
+        tsv=tsv,
+        arrow=arrow,
+        records_in=spec.records,
+        variants=per_variant.num_rows,
+        rows=rows.num_rows,
+        mismatch_removed=counts[4] if len(counts) > 4 else 0,
+        split=counts[1] if len(counts) > 1 else 0,
+        realigned=counts[3] if len(counts) > 3 else 0,
+        stats=stats,
+        log=log,
+    )
+
+
+def csq_args(fasta: str, gff: str, *, local: bool = True) -> list[str]:
+    """The csq invocation. ``--local-csq`` and ``-s -``: see docs/annotation.md, "csq mode"."""
+    args = ["--no-version", "-f", fasta, "-g", gff, "-s", "-"]
+    if local:
+        args.append("-l")
+    return args
+
+
+class NeedsSortError(RuntimeError):
+    """norm's output is out of order (an indel moved left past the window): rerun sorted.
+
+    Not retried in this process: bcftools run in-process keeps state after a failure, so the
+    runner starts a fresh process with ``presort`` set instead.
+    """
+
+
+def _run_csq(ctx: ChunkContext, normed: Path, out: Path, work: Path, log: list[str]) -> None:
+    source = normed
+    if ctx.presort:
+        source = work / "norm.sorted.bcf"
+        tmp = work / "sort.tmp"
+        tmp.mkdir(exist_ok=True)
+        _bcftools("sort", "-m", "256M", "-T", str(tmp), "-Ou", "-o", str(source), str(normed))
+        log.append("sorted after left-alignment moved a record past norm's window")
+    try:
+        if ctx.gff is None:
+            # No gene models on this contig: nothing to predict, but annotate needs an index.
+            _bcftools("view", "--no-version", "-Ob0", "-W", "-o", str(out), str(source))
+        else:
+            _bcftools(
+                "csq", *csq_args(ctx.fasta, ctx.gff, local=ctx.local_csq),
+                "-Ob0", "-W", "-o", str(out), str(source),
+            )  # fmt: skip
+    except _ToolError as exc:
+        # Out-of-order input shows up as "not sorted" from csq or as a failed write of the
+        # index (-W); either way one sorted rerun in a fresh process settles it, and a second
+        # failure is a real error.
+        if not ctx.presort:
+            raise NeedsSortError(exc.first) from exc
+        raise
+
+
+# --------------------------------------------------------------------------- our pass
+
+
+@dataclass(frozen=True)
+class _Genes:
+    starts: np.ndarray[Any, np.dtype[np.int64]]
+    ends: np.ndarray[Any, np.dtype[np.int64]]
+    strands: np.ndarray[Any, np.dtype[np.bool_]]  # True = '+'
+    names: pa.Array
+    by_end: np.ndarray[Any, np.dtype[np.int64]]  # gene indices sorted by end
+    ends_sorted: np.ndarray[Any, np.dtype[np.int64]]
+    prefix_max_end: np.ndarray[Any, np.dtype[np.int64]]  # over genes in start order
+    prefix_arg: np.ndarray[Any, np.dtype[np.int64]]
+
+
+@lru_cache(maxsize=8)
+def _load_genes(path: str, contig: str) -> _Genes:
+    starts: list[int] = []
+    ends: list[int] = []
+    strands: list[bool] = []
+    names: list[str] = []
+    with open(path) as handle:  # noqa: PTH123 - a str path from a picklable context
+        next(handle)
+        for line in handle:
+            c, s, e, strand, _gid, name, _bt = line.rstrip("\n").split("\t")
+            if c != contig:
+                continue
+            starts.append(int(s))
+            ends.append(int(e))
+            strands.append(strand != "-")
+            names.append(name)
+    order = sorted(range(len(starts)), key=lambda i: (starts[i], ends[i]))
+    st = np.array([starts[i] for i in order], dtype=np.int64)
+    en = np.array([ends[i] for i in order], dtype=np.int64)
+    sd = np.array([strands[i] for i in order], dtype=np.bool_)
+    nm = pa.array([names[i] for i in order], pa.string())
+    by_end = np.argsort(en, kind="stable").astype(np.int64)
+    prefix_max = np.maximum.accumulate(en) if len(en) else en
+    # Index of the gene that attains the running maximum end (the one that may cover a position).
+    prefix_arg = np.zeros(len(en), dtype=np.int64)
+    best = -1
+    for i in range(len(en)):
+        if best < 0 or en[i] >= en[best]:
+            best = i
+        prefix_arg[i] = best
+    return _Genes(st, en, sd, nm, by_end, en[by_end], prefix_max, prefix_arg)
+
+
+@lru_cache(maxsize=2)
+def _load_mane(path: str | None) -> pa.Array:
+    if path is None:
+        return pa.array([], pa.string())
+    table = pacsv.read_csv(
+        path,
+        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False),
+        convert_options=pacsv.ConvertOptions(column_types={"transcript_id": pa.string()}),
+    )
+    return table.column("transcript_id").combine_chunks()
+
+
+def _read_query(path: Path) -> pa.Table:
+    names = list(QUERY_COLUMNS)
+    if path.stat().st_size == 0:
+        return pa.table({n: pa.array([], pa.int64() if n == "pos" else pa.string()) for n in names})
+    types: dict[str, pa.DataType] = {n: pa.string() for n in names}
+    types["pos"] = pa.int64()
+    types["af"] = pa.float64()
+    return pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
+        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, null_values=["."], strings_can_be_null=True
+        ),
+    ).combine_chunks()
+
+
+def _map_distinct(array: pa.Array, fn: Any, out_type: pa.DataType) -> pa.Array:
+    """Apply a Python function to each distinct value only (dictionary-encode, map, take)."""
+    if len(array) == 0:
+        return pa.array([], out_type)
+    encoded = pc.dictionary_encode(array)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], out_type)
+    return pc.take(mapped, encoded.indices)
+
+
+def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one place
+    query: Path, contig: str, ctx: ChunkContext
+) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    q = _read_query(query)
+    n = q.num_rows
+    pos = q.column("pos").to_numpy()
+    user_chrom = ctx.to_user.get(contig, contig)
+
+    # --- transcript consequences: one row per BCSQ entry
+    bcsq = _a(q.column("bcsq"))
+    entries = pc.split_pattern(bcsq, ",")
+    flat = pc.list_flatten(entries)
+    parent = pc.list_parent_indices(entries).to_numpy()
+    keep = pc.invert(pc.starts_with(flat, "@"))  # haplotype back-references (not with -l)
+    flat = pc.filter(flat, keep)
+    parent = parent[keep.to_numpy(zero_copy_only=False)]
+    padded = pc.binary_join_element_wise(flat, "|||||||", "")
+    parts = pc.split_pattern(padded, "|")
+    entries_table = pa.table(
+        {
+            "parent": pa.array(parent.astype(np.int64)),
+            "transcript": _a(pc.list_element(parts, 2)),
+            "csq": _a(pc.list_element(parts, 0)),
+            "gene": _a(pc.list_element(parts, 1)),
+            "biotype": _a(pc.list_element(parts, 3)),
+            "aa": _a(_nonempty(pc.list_element(parts, 5))),
+        }
+    )
+    merged = _merge_same_transcript(entries_table)
+    parent = merged.column("parent").to_numpy()
+    transcript = _a(merged.column("transcript"))
+    gene = _a(merged.column("gene"))
+    biotype = _a(merged.column("biotype"))
+    aa = pc.fill_null(_a(merged.column("aa")), "")
+    csq_short = _a(merged.column("csq"))
+
+    mapped = _map_distinct(csq_short, _so_fields, pa.struct(
+        [("so", pa.string()), ("top", pa.string()), ("impact", pa.string()), ("rank", pa.int32())]
+    ))  # fmt: skip
+    so = pc.struct_field(mapped, "so")
+    top = pc.struct_field(mapped, "top")
+    impact = pc.struct_field(mapped, "impact")
+    rank = pc.struct_field(mapped, "rank").to_numpy(zero_copy_only=False).astype(np.int64)
+
+    tx_unversioned = pc.replace_substring_regex(transcript, r"\..*$", "")
+    mane_set = _load_mane(ctx.mane)
+    mane = (
+        pc.is_in(tx_unversioned, value_set=mane_set)
+        if len(mane_set)
+        else pc.equal(transcript, pa.scalar("\0"))
+    )
+    protein = _protein_changes(aa, so)
+
+    # --- variants with no transcript consequence: our upstream/downstream/intergenic context
+    hit = np.zeros(n, dtype=np.bool_)
+    hit[parent] = True
+    nohit_idx = np.flatnonzero(~hit)
+    genes = _load_genes(ctx.genes, contig)
+    term_code, near_gene, near_dist = _context(pos[nohit_idx], genes, ctx.context_distance)
+    ctx_term = pc.take(_CONTEXT_TERMS, pa.array(term_code))
+    near_name = pc.take(genes.names, pa.array(near_gene, mask=near_gene < 0))
+    near_distance = pa.array(near_dist, mask=near_dist < 0)
+
+    # --- per-variant most severe consequence and MANE consequence (columnar scatter/take)
+    order = np.lexsort((rank, parent))
+    first = order[np.r_[True, parent[order][1:] != parent[order][:-1]]] if len(order) else order
+    first_rows = pa.array(first)
+    var_csq = pc.coalesce(
+        _scatter(pc.take(top, first_rows), parent[first], n), _scatter(ctx_term, nohit_idx, n)
+    )
+    var_impact = pc.fill_null(_scatter(pc.take(impact, first_rows), parent[first], n), "MODIFIER")
+    var_gene = _scatter(pc.take(_nonempty(gene), first_rows), parent[first], n)
+    mane_rows = np.flatnonzero(mane.to_numpy(zero_copy_only=False))
+    if len(mane_rows):
+        mane_rows = mane_rows[np.lexsort((rank[mane_rows], parent[mane_rows]))]
+        keep_first = np.r_[True, parent[mane_rows][1:] != parent[mane_rows][:-1]]
+        mane_rows = mane_rows[keep_first]
+        idx = pa.array(mane_rows)
+        label = pc.binary_join_element_wise(
+            pc.take(transcript, idx), pc.take(so, idx), pc.fill_null(pc.take(protein, idx), ""), "|"
+        )
+        var_mane = _scatter(label, parent[mane_rows], n)
+    else:
+        var_mane = pa.nulls(n, pa.string())
+    var_near = _scatter(near_name, nohit_idx, n)
+    var_dist = _scatter(near_distance, nohit_idx, n)
+
+    # --- TSV rows: transcript rows and context rows, in input order
+    n_hit_rows = len(parent)
+    n_ctx = len(nohit_idx)
+    row_variant = np.concatenate([parent.astype(np.int64), nohit_idx.astype(np.int64)])
+    variant_take = pa.array(row_variant)
+
+    def col(name: str) -> pa.Array:
+        return _a(pc.take(q.column(name), variant_take))
+
+    def both(hit_values: pa.Array, context_values: pa.Array) -> pa.Array:
+        return pa.concat_arrays([_a(hit_values), _a(context_values)])
+
+    no_strings = pa.nulls(n_ctx, pa.string())
+    rows = pa.table(
+        {
+            "chrom": pc.take(
+                pa.array([user_chrom]), pa.array(np.zeros(len(row_variant), np.int64))
+            ),
+            "pos": col("pos"),
+            "id": col("id"),
+            "ref": col("ref"),
+            "alt": col("alt"),
+            "gene": both(_nonempty(gene), no_strings),
+            "transcript": both(_nonempty(transcript), no_strings),
+            "biotype": both(_nonempty(biotype), no_strings),
+            "consequence": both(so, ctx_term),
+            "impact": both(impact, pa.array(np.full(n_ctx, "MODIFIER", dtype=object), pa.string())),
+            "protein_change": both(protein, no_strings),
+            "mane_select": both(mane, pa.array(np.zeros(n_ctx, np.bool_))),
+            "known_id": col("known_id"),
+            "clinvar": col("clnsig"),
+            "allele_frequency": col("af"),
+            "nearest_gene": both(pa.nulls(n_hit_rows, pa.string()), near_name),
+            "distance": both(pa.nulls(n_hit_rows, pa.int64()), near_distance),
+        },
+        schema=TSV_SCHEMA,
+    )
+    row_order = np.lexsort((np.arange(len(row_variant)), row_variant))
+    rows = rows.take(pa.array(row_order))
+
+    per_variant = pa.table(
+        {
+            "chrom": q.column("chrom"),
+            "pos": q.column("pos"),
+            "ref": q.column("ref"),
+            "alt": q.column("alt"),
+            "GAS_CSQ": var_csq,
+            "GAS_IMPACT": var_impact,
+            "GAS_GENE": var_gene,
+            "GAS_NEAREST_GENE": var_near,
+            "GAS_DISTANCE": var_dist,
+            "GAS_MANE": var_mane,
+        }
+    )
+    detail = pa.table(
+        {
+            "transcript": _scatter(pc.take(transcript, first_rows), parent[first], n),
+            "protein": _scatter(pc.take(protein, first_rows), parent[first], n),
+        }
+    )
+    stats = _chunk_stats(
+        q,
+        per_variant=per_variant,
+        rows=rows,
+        detail=detail,
+        chrom=user_chrom,
+        variant_of_row=row_variant[row_order],
+    )
+    return rows, per_variant, stats
+
+
+def _merge_same_transcript(entries: pa.Table) -> pa.Table:
+    """One row per variant x transcript: csq reports e.g. splice_region and missense on one
+    transcript as two entries, users (and VEP) expect one row with the terms joined by '&'.
+
+    Such pairs are rare, so they are found with a sort on integer keys and only they are
+    grouped; the other entries pass through untouched.
+    """
+    parent = entries.column("parent").to_numpy()
+    codes = _a(pc.dictionary_encode(entries.column("transcript"))).indices.to_numpy(
+        zero_copy_only=False
+    )
+    key = parent * (int(codes.max(initial=0)) + 2) + codes
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    repeated = sorted_key[1:] == sorted_key[:-1]
+    entries = entries.append_column("index", pa.array(np.arange(len(parent), dtype=np.int64)))
+    if not repeated.any():
+        return entries.drop_columns(["index"])
+    duplicated = np.isin(key, sorted_key[1:][repeated])
+    dup = entries.filter(pa.array(duplicated))
+    single = entries.filter(pa.array(~duplicated))
+    grouped = dup.group_by(["parent", "transcript"], use_threads=False).aggregate(
+        [("csq", "list"), ("gene", "first"), ("biotype", "first"), ("aa", "first"),
+         ("index", "min")]
+    )  # fmt: skip
+    grouped = pa.table(
+        {
+            "parent": grouped.column("parent"),
+            "transcript": grouped.column("transcript"),
+            "csq": pc.binary_join(grouped.column("csq_list"), "&"),
+            "gene": grouped.column("gene_first"),
+            "biotype": grouped.column("biotype_first"),
+            "aa": grouped.column("aa_first"),
+            "index": grouped.column("index_min"),
+        }
+    )
+    combined = pa.concat_tables([single, grouped.cast(single.schema)])
+    return combined.sort_by("index").drop_columns(["index"])
+
+
+_AA_LETTERS = pa.array(list(cq.AA3))
+_AA_NAMES = pa.array(list(cq.AA3.values()))
+_SIMPLE_AA = r"^(?P<pos>[0-9]+)(?P<ref>[A-Z*])(?:>[0-9]+(?P<alt>[A-Z*]))?$"
+
+
+def _protein_changes(aa: pa.Array, so: pa.Array) -> pa.Array:
+    """HGVS p. notation for csq's amino-acid field.
+
+    The common single-residue forms (``717V>717I`` -> ``p.Val717Ile``, ``315K`` -> ``p.Lys315=``)
+    are built column-wise; the rest (indels, frameshifts) go through cq.protein_change once per
+    distinct value.
+    """
+    if len(aa) == 0:
+        return pa.array([], pa.string())
+    parts = pc.extract_regex(aa, _SIMPLE_AA)
+    ref = pc.take(_AA_NAMES, pc.index_in(pc.struct_field(parts, "ref"), value_set=_AA_LETTERS))
+    alt_letter = pc.struct_field(parts, "alt")
+    alt = pc.take(_AA_NAMES, pc.index_in(alt_letter, value_set=_AA_LETTERS))
+    same = pc.or_(pc.equal(alt_letter, ""), pc.equal(alt_letter, pc.struct_field(parts, "ref")))
+    suffix = pc.if_else(pc.fill_null(same, True), "=", alt)
+    simple = pc.binary_join_element_wise("p.", ref, pc.struct_field(parts, "pos"), suffix, "")
+    simple_ok = pc.and_(pc.is_valid(simple), pc.invert(pc.match_substring(so, "frameshift")))
+    simple_ok = pc.fill_null(simple_ok, False)
+    pair = pc.binary_join_element_wise(aa, so, "\t")
+    needs_python = pc.and_(pc.invert(simple_ok), pc.not_equal(aa, ""))
+    slow = _map_distinct(
+        pc.if_else(needs_python, pair, pa.scalar(None, pa.string())), _protein_from_pair,
+        pa.string(),
+    )  # fmt: skip
+    out = pc.if_else(simple_ok, simple, slow)
+    return _a(pc.if_else(pc.equal(aa, ""), pa.scalar(None, pa.string()), out))
+
+
+def _scatter(
+    values: pa.Array | pa.ChunkedArray, at: np.ndarray[Any, np.dtype[np.int64]], n: int
+) -> pa.Array:
+    """An array of length n holding ``values`` at positions ``at`` and nulls elsewhere."""
+    index = np.full(n, -1, dtype=np.int64)
+    index[at] = np.arange(len(at), dtype=np.int64)
+    return _a(pc.take(values, pa.array(index, mask=index < 0)))
+
+
+def warm_up(ctx: ChunkContext, contig: str, scratch: Path) -> None:
+    """Do once, in the parent, what every chunk of ``contig`` would otherwise redo: load the MANE
+    list and gene spans and run our pass on a two-line query (first-call costs of pyarrow and
+    numpy). Chunk processes are forked from the parent and inherit all of it."""
+    _load_mane(ctx.mane)
+    genes = _load_genes(ctx.genes, contig)
+    del genes
+    sample = scratch / f"warm-{_safe(contig)}.tsv"
+    sample.write_text(
+        f"{contig}\t100\tA\tG\trs1\tmissense|G|T1.1|protein_coding|+|10V>10I|100A>G\t.\t.\t.\n"
+        f"{contig}\t200\tAC\tA\t.\t.\trs2\tpathogenic\t0.1\n"
+    )
+    our_pass(sample, contig, ctx)
+    sample.unlink()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def _a(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _nonempty(array: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+
+
+def _so_fields(csq: str | None) -> dict[str, Any]:
+    terms, impact, rank = cq.so_terms(csq or "")
+    return {"so": terms, "top": terms.split("&")[0], "impact": impact, "rank": rank}
+
+
+def _protein_from_pair(pair: str | None) -> str | None:
+    if not pair:
+        return None
+    aa, _, so = pair.partition("\t")
+    return cq.protein_change(aa, so) if aa else None
+
+
+_CONTEXT_TERMS = pa.array([cq.GENE_BODY, cq.UPSTREAM, cq.DOWNSTREAM, cq.INTERGENIC])
+
+
+def _context(
+    positions: np.ndarray[Any, np.dtype[np.int64]], genes: _Genes, distance: int
+) -> tuple[
+    np.ndarray[Any, np.dtype[np.int64]],
+    np.ndarray[Any, np.dtype[np.int64]],
+    np.ndarray[Any, np.dtype[np.int64]],
+]:
+    """Per position: context term code (index into _CONTEXT_TERMS), nearest gene index and
+    distance (-1 when the contig has no genes). Upstream/downstream within ``distance``."""
+    m = len(positions)
+    if len(genes.starts) == 0:
+        none = np.full(m, -1, dtype=np.int64)
+        return np.full(m, 3, dtype=np.int64), none, none.copy()
+    big = np.int64(1) << 62
+    # Covering gene: among genes starting at or before pos, the one reaching furthest.
+    k = np.searchsorted(genes.starts, positions, side="right") - 1
+    kc = np.clip(k, 0, None)
+    covered = (k >= 0) & (genes.prefix_max_end[kc] >= positions)
+    cover_gene = genes.prefix_arg[kc]
+    # Nearest gene ending before pos, and nearest gene starting after pos.
+    e = np.searchsorted(genes.ends_sorted, positions, side="left") - 1
+    left_gene = genes.by_end[np.clip(e, 0, None)]
+    left_dist = np.where(e >= 0, positions - genes.ends[left_gene], big)
+    s = np.searchsorted(genes.starts, positions, side="right")
+    right_gene = np.clip(s, 0, len(genes.starts) - 1)
+    right_dist = np.where(s < len(genes.starts), genes.starts[right_gene] - positions, big)
+    use_right = right_dist < left_dist
+    chosen = np.where(covered, cover_gene, np.where(use_right, right_gene, left_gene))
+    dist = np.where(covered, 0, np.minimum(left_dist, right_dist))
+    plus = genes.strands[chosen]
+    # A gene to the right of the variant on the + strand means the variant is upstream of it;
+    # mirrored on the - strand.
+    upstream = np.where(use_right, plus, ~plus)
+    code = np.where(covered, 0, np.where(dist <= distance, np.where(upstream, 1, 2), 3))
+    return code.astype(np.int64), chosen.astype(np.int64), dist.astype(np.int64)
+
+
+_TRANSITIONS = pa.array(["AG", "GA", "CT", "TC"])
+
+
+def _chunk_stats(
+    q: pa.Table,
+    *,
+    per_variant: pa.Table,
+    rows: pa.Table,
+    detail: pa.Table,
+    chrom: str,
+    variant_of_row: np.ndarray[Any, np.dtype[np.int64]],
+) -> dict[str, Any]:
+    def counts(array: pa.Array | pa.ChunkedArray) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for item in pc.value_counts(array).to_pylist():
+            if item["values"] is not None:
+                out[item["values"]] = int(item["counts"])
+        return out
+
+    ref = q.column("ref")
+    alt = q.column("alt")
+    snv = pc.and_(
+        pc.equal(pc.utf8_length(ref), 1), pc.equal(pc.utf8_length(pc.fill_null(alt, "")), 1)
+    )
+    pair = pc.binary_join_element_wise(pc.utf8_upper(ref), pc.utf8_upper(pc.fill_null(alt, "")), "")
+    transitions = int(pc.sum(pc.and_(snv, pc.is_in(pair, value_set=_TRANSITIONS))).as_py() or 0)
+    snvs = int(pc.sum(snv).as_py() or 0)
+    known = pc.is_valid(q.column("known_id"))
+    clnsig = q.column("clnsig")
+    patho = pc.fill_null(
+        pc.match_substring_regex(clnsig, cq.PATHOGENIC_REGEX, ignore_case=True), False
+    )
+    hits: list[dict[str, Any]] = []
+    patho_idx = np.nonzero(patho.to_numpy(zero_copy_only=False))[0]
+    if len(patho_idx):
+        hits = _pathogenic_hits(q, per_variant, detail, patho_idx[:500], chrom)
+    # Variants per gene: distinct (variant, gene) pairs from the transcript rows.
+    gene_counter: Counter[str] = Counter()
+    if len(variant_of_row):
+        genes_col = _a(pc.dictionary_encode(rows.column("gene")))
+        width = len(genes_col.dictionary) + 1
+        # Null genes (context rows) become code -1; distinct (variant, gene) pairs via one sort.
+        codes = pc.fill_null(genes_col.indices, -1).to_numpy(zero_copy_only=False)
+        pairs = np.unique(variant_of_row * width + codes + 1)
+        gene_codes = pairs % width - 1
+        per_gene = np.bincount(gene_codes[gene_codes >= 0], minlength=len(genes_col.dictionary))
+        names = genes_col.dictionary.to_pylist()
+        gene_counter.update({names[i]: int(c) for i, c in enumerate(per_gene) if c})
+    return {
+        "consequences": counts(per_variant.column("GAS_CSQ")),
+        "impacts": counts(per_variant.column("GAS_IMPACT")),
+        "genes": dict(gene_counter),
+        "known": int(pc.sum(known).as_py() or 0),
+        "snvs": snvs,
+        "transitions": transitions,
+        "transversions": snvs - transitions,
+        "pathogenic_count": len(patho_idx),
+        "pathogenic": hits,
+    }
+
+
+def _pathogenic_hits(
+    q: pa.Table,
+    per_variant: pa.Table,
+    detail: pa.Table,
+    idx: np.ndarray[Any, np.dtype[np.int64]],
+    chrom: str,
+) -> list[dict[str, Any]]:
+    """Pathogenic variants with gene and protein change: the MANE Select transcript's when the
+    variant hits one, else those of its most severe consequence."""
+    take = pa.array(idx)
+    out: list[dict[str, Any]] = []
+    for rec, var, most in zip(
+        q.take(take).to_pylist(),
+        per_variant.take(take).to_pylist(),
+        detail.take(take).to_pylist(),
+        strict=True,
+    ):
+        transcript, protein = most["transcript"], most["protein"]
+        if var["GAS_MANE"]:
+            transcript, _, rest = var["GAS_MANE"].partition("|")
+            protein = rest.partition("|")[2] or protein
+        out.append(
+            {
+                "chrom": chrom,
+                "pos": rec["pos"],
+                "id": rec["id"],
+                "ref": rec["ref"],
+                "alt": rec["alt"],
+                "gene": var["GAS_GENE"],
+                "transcript": transcript,
+                "consequence": var["GAS_CSQ"],
+                "protein_change": protein,
+                "clinvar": rec["clnsig"],
+            }
+        )
+    return out
+
+
+def _write_rows(rows: pa.Table, tsv: Path, arrow: Path) -> None:
+    pacsv.write_csv(
+        rows,
+        str(tsv),
+        write_options=pacsv.WriteOptions(
+            include_header=False, delimiter="\t", quoting_style="none"
+        ),
+    )
+    with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_file(sink, rows.schema) as writer:
+        writer.write_table(rows, max_chunksize=65536)
+
+
+def _write_ours(per_variant: pa.Table, path: Path) -> None:
+    # Missing values as "." so bcftools annotate leaves the INFO field unset.
+    filled = pa.table(
+        {
+            name: pc.fill_null(pc.cast(per_variant.column(name), pa.string()), ".")
+            for name in per_variant.column_names
+        }
+    )
+    if filled.num_rows == 0:
+        path.write_text("")
+        return
+    pacsv.write_csv(
+        filled,
+        str(path),
+        write_options=pacsv.WriteOptions(
+            include_header=False, delimiter="\t", quoting_style="none"
+        ),
+    )

@@ -1,0 +1,291 @@
+"""Join the chunk results into the user's outputs: VCF.gz + .tbi, TSV, Parquet, summary, log."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pysam
+import pysam.bcftools
+from pysam.utils import SamtoolsError
+
+from gas_annotator.engine import consequences as cq
+from gas_annotator.engine.chunk import TSV_SCHEMA, ChunkResult
+from gas_annotator.engine.validate import ValidationStats
+from gas_annotator.reference import Bundle, tool_versions
+
+if TYPE_CHECKING:
+    from gas_annotator.engine import EngineOptions
+
+SUMMARY_TOP_GENES = 50
+SUMMARY_MAX_PATHOGENIC = 100
+
+
+@dataclass(frozen=True)
+class Outputs:
+    vcf: Path
+    vcf_index: Path
+    tsv: Path
+    summary: Path
+    log: Path
+    parquet: Path
+
+
+def stem_of(name: str) -> str:
+    for suffix in (".vcf.gz", ".vcf.bgz", ".vcf", ".bcf", ".gz"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def output_paths(input_path: Path, out_dir: Path) -> Outputs:
+    stem = stem_of(input_path.name)
+    return Outputs(
+        vcf=out_dir / f"{stem}.annot.vcf.gz",
+        vcf_index=out_dir / f"{stem}.annot.vcf.gz.tbi",
+        tsv=out_dir / f"{stem}.annot.tsv",
+        summary=out_dir / f"{stem}.summary.json",
+        log=out_dir / f"{stem}.log",
+        parquet=out_dir / f"{stem}.annot.parquet",
+    )
+
+
+def _concat_vcf(parts: list[Path], out: Path, scratch: Path) -> None:
+    if len(parts) == 1:
+        shutil.move(str(parts[0]), out)
+    else:
+        # Chunk headers are identical (same template, --no-version), so BGZF blocks can be
+        # copied without re-parsing a single record.
+        pysam.bcftools.concat(
+            "--naive", "--no-version", "-o", str(out), *map(str, parts), catch_stdout=False
+        )
+    try:
+        pysam.bcftools.index("-t", "-f", str(out), catch_stdout=False)
+    except SamtoolsError:
+        # An indel left-aligned across a chunk boundary leaves one pair out of order: sort.
+        tmp = scratch / "final.sorted.vcf.gz"
+        sort_tmp = scratch / "sort.tmp"
+        sort_tmp.mkdir(exist_ok=True)
+        pysam.bcftools.sort(
+            "-m", "256M", "-T", str(sort_tmp), "-Oz", "-o", str(tmp), str(out),
+            catch_stdout=False,
+        )  # fmt: skip
+        shutil.move(str(tmp), out)
+        pysam.bcftools.index("-t", "-f", str(out), catch_stdout=False)
+
+
+def _write_tsv(parts: list[Path], out: Path) -> None:
+    with out.open("wb") as dst:
+        dst.write(("\t".join(TSV_SCHEMA.names) + "\n").encode())
+        for part in parts:
+            with part.open("rb") as src:
+                shutil.copyfileobj(src, dst, 1 << 20)
+
+
+# Dictionary-encode only columns with few distinct values: on ids, alleles and protein changes
+# the dictionary grows to the column's size and triples the write time for nothing.
+_DICTIONARY_COLUMNS = [
+    "chrom", "gene", "transcript", "biotype", "consequence", "impact", "clinvar", "nearest_gene",
+]  # fmt: skip
+
+
+def _write_parquet(parts: list[Path], out: Path, row_group: int) -> None:
+    with pq.ParquetWriter(
+        str(out), TSV_SCHEMA, compression="zstd", use_dictionary=_DICTIONARY_COLUMNS
+    ) as writer:
+        for part in parts:
+            with pa.memory_map(str(part)) as source:
+                reader = pa.ipc.open_file(source)
+                for i in range(reader.num_record_batches):
+                    batch = reader.get_batch(i)
+                    writer.write_batch(batch, row_group_size=row_group)
+
+
+def _merge_stats(results: list[ChunkResult]) -> dict[str, Any]:
+    consequences: Counter[str] = Counter()
+    impacts: Counter[str] = Counter()
+    genes: Counter[str] = Counter()
+    pathogenic: list[dict[str, Any]] = []
+    totals = Counter[str]()
+    for r in results:
+        consequences.update(r.stats["consequences"])
+        impacts.update(r.stats["impacts"])
+        genes.update(r.stats["genes"])
+        pathogenic.extend(r.stats["pathogenic"])
+        for key in ("known", "snvs", "transitions", "transversions", "pathogenic_count"):
+            totals[key] += int(r.stats[key])
+    return {
+        "consequences": consequences,
+        "impacts": impacts,
+        "genes": genes,
+        "pathogenic": pathogenic,
+        "totals": totals,
+    }
+
+
+def finish_outputs(
+    outputs: Outputs,
+    results: list[ChunkResult],
+    stats: ValidationStats,
+    bundle: Bundle,
+    *,
+    input_path: Path,
+    options: EngineOptions,
+    workers: int,
+    started: float,
+    scratch: Path,
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    _concat_vcf([r.vcf for r in results], outputs.vcf, scratch)
+    t1 = time.perf_counter()
+    _write_tsv([r.tsv for r in results], outputs.tsv)
+    t2 = time.perf_counter()
+    _write_parquet([r.arrow for r in results], outputs.parquet, options.parquet_row_group)
+    t3 = time.perf_counter()
+    merge_seconds = {"vcf": t1 - t0, "tsv": t2 - t1, "parquet": t3 - t2}
+
+    merged = _merge_stats(results)
+    totals = merged["totals"]
+    variants = sum(r.variants for r in results)
+    rows = sum(r.rows for r in results)
+    removed = sum(r.mismatch_removed for r in results)
+    manifest = bundle.manifest
+    ordered_consequences = dict(
+        sorted(merged["consequences"].items(), key=lambda kv: cq.RANK.get(kv[0], cq.UNKNOWN_RANK))
+    )
+    impacts = {k: int(merged["impacts"].get(k, 0)) for k in cq.IMPACTS}
+    top_genes = dict(merged["genes"].most_common(SUMMARY_TOP_GENES))
+    transitions = int(totals["transitions"])
+    transversions = int(totals["transversions"])
+    summary: dict[str, Any] = {
+        "schema": 1,
+        "input": {
+            "file_name": input_path.name,
+            "format": stats.input_format,
+            "records": stats.records,
+            "samples": stats.samples,
+            "contigs": stats.contigs,
+        },
+        "variants": {
+            "input_records": stats.records,
+            "annotated": variants,
+            "split_from_multiallelic": sum(r.split for r in results),
+            "left_aligned": sum(r.realigned for r in results),
+            "excluded_ref_mismatch": removed,
+            "tsv_rows": rows,
+        },
+        "ref_mismatch": {
+            "count": stats.ref_mismatches,
+            "rate": (stats.ref_mismatches / stats.records) if stats.records else 0.0,
+            "threshold": options.ref_mismatch_threshold,
+            "excluded": stats.ref_mismatches > 0,
+        },
+        "consequences": ordered_consequences,
+        "impacts": impacts,
+        "genes": top_genes,
+        "genes_total": len(merged["genes"]),
+        "known": int(totals["known"]),
+        "novel": variants - int(totals["known"]),
+        "snvs": int(totals["snvs"]),
+        "transitions": transitions,
+        "transversions": transversions,
+        "ti_tv": round(transitions / transversions, 4) if transversions else None,
+        "clinvar_pathogenic_count": int(totals["pathogenic_count"]),
+        "clinvar_pathogenic": merged["pathogenic"][:SUMMARY_MAX_PATHOGENIC],
+        "reference": {
+            "name": manifest.name,
+            "version": manifest.version,
+            "assembly": manifest.assembly,
+            "synthetic": manifest.synthetic,
+            "known_variant_sources": [k.source for k in manifest.known],
+            "mane": manifest.has_mane,
+        },
+        "tools": tool_versions(),
+        "engine": {
+            "csq_mode": "local (--local-csq), site-level: genotypes and phase are not used",
+            "workers": workers,
+            "chunks": len(results),
+            "context_distance": options.context_distance,
+            "seconds": round(time.time() - started, 3),
+        },
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    outputs.summary.write_text(json.dumps(summary, indent=2) + "\n")
+    _write_log(
+        outputs,
+        summary=summary,
+        results=results,
+        stats=stats,
+        bundle=bundle,
+        merge_seconds=merge_seconds,
+    )
+    return summary
+
+
+def _write_log(
+    outputs: Outputs,
+    *,
+    summary: dict[str, Any],
+    results: list[ChunkResult],
+    stats: ValidationStats,
+    bundle: Bundle,
+    merge_seconds: dict[str, float],
+) -> None:
+    v = summary["variants"]
+    lines = [
+        f"GAS annotation of {summary['input']['file_name']} "
+        f"({summary['input']['format']}, {stats.records:,} records, {stats.samples} samples)",
+        f"created {summary['created_at']}",
+        f"reference: {bundle.label}",
+    ]
+    if bundle.manifest.synthetic:
+        lines.append(
+            "WARNING: this reference bundle is SYNTHETIC (demo data); "
+            "the annotations have no biological meaning"
+        )
+    tools = summary["tools"]
+    lines += [
+        f"tools: pysam {tools['pysam']}, htslib {tools['htslib']}, bcftools {tools['bcftools']}",
+        "contigs: " + ", ".join(f"{u} -> {b}" if u != b else u for u, b in stats.contigs.items()),
+        "",
+        f"variants annotated: {v['annotated']:,} (split from multiallelic: "
+        f"{v['split_from_multiallelic']:,}; left-aligned: {v['left_aligned']:,})",
+        f"REF mismatches: {stats.ref_mismatches:,} "
+        f"({summary['ref_mismatch']['rate']:.3%}; threshold "
+        f"{summary['ref_mismatch']['threshold']:.0%}); mismatching records were excluded",
+    ]
+    for m in stats.first_mismatches[:10]:
+        lines.append(
+            f"  line {m.line}: {m.chrom}:{m.pos} REF {m.ref[:20]} but reference {m.expected[:20]}"
+        )
+    lines += [
+        f"known: {summary['known']:,}; novel: {summary['novel']:,}; Ti/Tv: {summary['ti_tv']}",
+        "most severe consequence per variant:",
+    ]
+    lines += [f"  {k:40s} {n:>12,}" for k, n in summary["consequences"].items()]
+    lines.append("impact: " + ", ".join(f"{k} {n:,}" for k, n in summary["impacts"].items()))
+    lines.append(f"ClinVar pathogenic/likely pathogenic: {summary['clinvar_pathogenic_count']}")
+    for hit in summary["clinvar_pathogenic"][:20]:
+        lines.append(
+            f"  {hit['chrom']}:{hit['pos']} {hit['ref']}>{hit['alt']} {hit['id'] or ''} "
+            f"{hit['gene'] or ''} {hit['protein_change'] or ''} [{hit['clinvar']}]"
+        )
+    lines += ["", "chunks:"]
+    for r in results:
+        lines += [f"  {line}" for line in r.log]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    joined = ", ".join(f"{k} {v:.2f}s" for k, v in merge_seconds.items())
+    lines.append(f"  join outputs: {joined}; job process peak RSS {peak} MB")
+    lines.append(
+        f"total {summary['engine']['seconds']:.2f}s with {summary['engine']['workers']} worker(s)"
+    )
+    outputs.log.write_text("\n".join(lines) + "\n")
