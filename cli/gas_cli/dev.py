@@ -65,11 +65,15 @@ class DevStack:
         state_dir: Path = Path(".gas"),
         retention_seconds: int = DEV_RETENTION_SECONDS,
         out: IO[str] = sys.stdout,
+        name_prefix: str = "gas",
     ) -> None:
         self.port = port
         self.reference = reference
         self.state_dir = state_dir
         self.retention_seconds = retention_seconds
+        # Tests that run several stacks in one process need distinct names: moto's state is
+        # per process, shared by every emulator server in it.
+        self.name_prefix = name_prefix
         self.out = out
         self._out_lock = threading.Lock()
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -106,7 +110,7 @@ class DevStack:
             "GAS_AWS_REGION": "us-east-1",
             "GAS_AWS_ACCESS_KEY_ID": "local-emulator",
             "GAS_AWS_SECRET_ACCESS_KEY": "local-emulator",
-            "GAS_NAME_PREFIX": "gas",
+            "GAS_NAME_PREFIX": self.name_prefix,
             "GAS_AUTH_MODE": "dev",
             "GAS_WEB_HOST": "127.0.0.1",
             "GAS_WEB_PORT": str(self.port),

@@ -4,6 +4,7 @@ browser and CLI end-to-end tests, on free ports, with its output kept for failur
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,15 +65,17 @@ def has_service(name: str) -> bool:
 def running_stack(state_dir: Path, reference: Path) -> Iterator[LocalStack]:
     output = _Lines()
     port = free_port()
+    # Its own name prefix: moto's state is shared by every emulator in this test process.
+    prefix = "e2e" + uuid.uuid4().hex[:8]
     stack = DevStack(port=port, reference=reference, state_dir=state_dir,
-                     retention_seconds=RETENTION_SECONDS, out=output)  # type: ignore[arg-type]
+                     retention_seconds=RETENTION_SECONDS, out=output, name_prefix=prefix)  # type: ignore[arg-type]
     try:
         stack.start()
         if not stack.wait_until_ready(READY_TIMEOUT_SECONDS):
             raise RuntimeError(f"the local stack did not become ready:\n{output.tail()}")
         assert stack.emulator_url is not None
         settings: GasSettings = emulator_settings(
-            stack.emulator_url, name_prefix="gas", aws_access_key_id="local-emulator",
+            stack.emulator_url, name_prefix=prefix, aws_access_key_id="local-emulator",
             aws_secret_access_key="local-emulator", web_base_url=f"http://127.0.0.1:{port}")
         yield LocalStack(web_url=f"http://127.0.0.1:{port}", settings=settings, output=output)
     finally:

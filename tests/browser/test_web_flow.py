@@ -129,7 +129,8 @@ def test_a_user_annotates_browses_downloads_and_others_cannot_see_it(
     page.wait_for_url("**/jobs/*", timeout=30_000)
     job_id = urlsplit(page.url).path.rsplit("/", 1)[1]
     emulator = urlsplit(stack.settings.aws_endpoint_url or "").netloc
-    assert any(r.startswith(f"POST http://{emulator}/gas-inputs") for r in alice.requests), \
+    inputs = stack.settings.names.inputs_bucket
+    assert any(r.startswith(f"POST http://{emulator}/{inputs}") for r in alice.requests), \
         alice.requests
     assert page.inner_text("#upload-bar") if page.query_selector("#upload-bar") else True
     alice.shot("submitted")

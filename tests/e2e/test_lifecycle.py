@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -97,7 +98,10 @@ def stack() -> Iterator[LocalStack]:
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     # Exactly the environment `gas dev` gives its services, with a short retention.
-    env = DevStack(retention_seconds=RETENTION_SECONDS, out=io.StringIO()).environment(endpoint)
+    # Its own name prefix: moto's state is shared by every emulator in this test process
+    # (another test's stack may still be running its services on the default names).
+    env = DevStack(retention_seconds=RETENTION_SECONDS, out=io.StringIO(),
+                   name_prefix="life" + uuid.uuid4().hex[:8]).environment(endpoint)
     env["GAS_LOG_FORMAT"] = "json"
     env["GAS_WORKER_RETRY_BASE_SECONDS"] = "1"
     settings = GasSettings(

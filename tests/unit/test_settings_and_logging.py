@@ -55,7 +55,8 @@ def test_production_refuses_emulator_credentials_and_dev_login() -> None:
     with pytest.raises(ValidationError, match="pod's IAM role"):
         GasSettings(env="production", aws_access_key_id="x", aws_secret_access_key="y")
     with pytest.raises(ValidationError, match="GAS_AUTH_MODE=dev is refused"):
-        WebSettings(env="production", auth_mode="dev", session_secret="a-real-secret-value")
+        WebSettings(env="production", auth_mode="dev", session_secret="a-real-secret-value",
+                    globus_client_id="client", globus_client_secret="a-real-globus-secret")
 
 
 def test_upload_caps_follow_the_tier() -> None:
