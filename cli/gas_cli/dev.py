@@ -47,6 +47,8 @@ SERVICES: tuple[DevService, ...] = (
 # can be watched in a minute.
 DEV_RETENTION_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
+# Signals closer together than this count as one Ctrl-C (see run_dev).
+SAME_CTRL_C_SECONDS = 1.5
 _COLOURS = ("36", "33", "35", "32", "34", "31", "96")
 
 
@@ -201,6 +203,11 @@ class DevStack:
                 return name
         return None
 
+    def kill_services(self) -> None:
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.kill()
+
     def stop(self) -> int:
         """Stop services (SIGTERM, then SIGKILL after the timeout), then the emulator."""
         self._stopping.set()
@@ -229,13 +236,17 @@ class DevStack:
 def run_dev(*, port: int, reference: Path | None) -> int:
     stack = DevStack(port=port, reference=reference)
     stop_requested = threading.Event()
+    first_signal_at: list[float] = []
 
     def on_signal(signum: int, _frame: object) -> None:
-        if stop_requested.is_set():
-            # Second Ctrl-C: stop waiting for graceful shutdown.
-            for process in stack._processes.values():
-                if process.poll() is None:
-                    process.kill()
+        now = time.monotonic()
+        if not first_signal_at:
+            first_signal_at.append(now)
+        elif now - first_signal_at[0] > SAME_CTRL_C_SECONDS:
+            # A second Ctrl-C: stop waiting for graceful shutdown.
+            stack.kill_services()
+        # Signals within a moment of the first are the same Ctrl-C arriving twice (the
+        # terminal signals make, uv and us; uv also forwards it): not a request to hurry.
         stop_requested.set()
 
     signal.signal(signal.SIGINT, on_signal)
