@@ -1,6 +1,6 @@
 """The annotation engine: one VCF in, annotated VCF + TSV + Parquet + summary + log out.
 
-The heavy lifting is htslib/bcftools through pysam (norm, csq, annotate, query, concat, index);
+The heavy lifting is htslib/bcftools through pysam (norm, csq, annotate, index);
 this package validates the input, cuts it into contig-bounded chunks, runs the chunks on
 ``workers`` processes, adds what bcftools does not know (Sequence Ontology names, impact, MANE
 Select, upstream/downstream/intergenic context) and writes the outputs. See docs/annotation.md.
@@ -29,7 +29,7 @@ from gas_annotator.engine.chunk import (
     warm_up,
 )
 from gas_annotator.engine.errors import InputError
-from gas_annotator.engine.outputs import Outputs, finish_outputs, output_paths, stem_of
+from gas_annotator.engine.outputs import Joiner, Outputs, finish_outputs, output_paths, stem_of
 from gas_annotator.engine.validate import ChunkPlan, ChunkSpec, Validator, check_mismatch_rate
 from gas_annotator.reference import Bundle, BundleError, load_bundle
 
@@ -212,6 +212,8 @@ def _annotate_here(
     if scratch_dir is not None:
         scratch_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="gas-annotate-", dir=scratch_dir))
+    outputs: Outputs = output_paths(input_path, out_dir)
+    joiner: Joiner | None = None
     try:
         validator = Validator(
             input_path,
@@ -223,7 +225,8 @@ def _annotate_here(
                 ref_mismatch_threshold=options.ref_mismatch_threshold,
             ),
         )
-        results = _run_chunks(validator, bundle, options, workers, tick)
+        joiner = Joiner(outputs, options.parquet_row_group)
+        results = _run_chunks(validator, bundle, options, workers, tick, joiner=joiner)
         # The exact count: bcftools norm --check-ref x compared every record with the FASTA.
         validator.stats.ref_mismatches = sum(r.mismatch_removed for r in results)
         check_mismatch_rate(
@@ -235,18 +238,22 @@ def _annotate_here(
             first=validator.stats.first_mismatches[0] if validator.stats.first_mismatches else None,
         )
         tick(0.95)
-        outputs: Outputs = output_paths(input_path, out_dir)
         summary = finish_outputs(
             outputs,
             results,
             validator.stats,
             bundle,
+            joiner=joiner,
             input_path=input_path,
             options=options,
             workers=workers,
             started=started,
             scratch=scratch,
         )
+    except BaseException:
+        if joiner is not None:
+            joiner.abort()
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return AnnotationResult(
@@ -287,6 +294,8 @@ def _run_chunks(
     options: EngineOptions,
     workers: int,
     tick: _Progress,
+    *,
+    joiner: Joiner,
 ) -> list[ChunkResult]:
     # Validation reads the input while chunks run. Progress is the share of records whose chunk
     # is finished, against the total so far extrapolated from the share of input bytes read
@@ -317,10 +326,10 @@ def _run_chunks(
                 warmed.add(spec.contig)
             # Back-pressure: at most two chunks per worker written ahead of the workers.
             while runner.busy >= 2 * workers:
-                _record(runner.next_result(), results, chunk_done)
+                _record(runner.next_result(), results, joiner, chunk_done)
             runner.submit(spec, _context(bundle, spec, to_user(), options))
         while runner.busy:
-            _record(runner.next_result(), results, chunk_done)
+            _record(runner.next_result(), results, joiner, chunk_done)
     finally:
         runner.stop()
     results.sort(key=lambda r: r.index)
@@ -330,9 +339,12 @@ def _run_chunks(
 def _record(
     done: tuple[ChunkSpec, ChunkResult],
     results: list[ChunkResult],
+    joiner: Joiner,
     chunk_done: Callable[[ChunkSpec, int], None],
 ) -> None:
     spec, result = done
+    # Joined here, in the job process, while the next chunk runs in a worker.
+    joiner.add(result)
     results.append(result)
     chunk_done(spec, 0)
 

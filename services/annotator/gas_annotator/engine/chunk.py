@@ -1,10 +1,13 @@
-"""One chunk through the pipeline: norm → csq → annotate (known) → our pass → final VCF part.
+"""One chunk through the pipeline: norm → csq → annotate (known variants, our header lines,
+the user's contig names; VCF text) → read the text → our pass → rows + splice table.
 
-Runs in a worker process (or inline for one worker). Every stage but ours is bcftools inside
-pysam, reading and writing uncompressed BCF in the chunk's scratch directory. Our pass never
-touches pysam records: ``bcftools query`` prints the few fields we need as TSV, pyarrow parses it
-in C++, and the per-transcript logic is columnar (pyarrow compute + numpy); Python-level loops run
-only over distinct values (consequence strings, amino-acid changes), never over records.
+Runs in a worker process. Every bcftools stage is inside pysam and writes uncompressed output
+(BCF, then VCF text for the last) in the chunk's scratch directory. Our pass never touches pysam
+records: pyarrow parses the text's fixed columns in C++, RE2 pulls BCSQ and our known-variant
+fields out of INFO, and the per-transcript logic is columnar (pyarrow compute + numpy);
+Python-level loops run only over distinct values (consequence strings, amino-acid changes),
+never over records. The job process then writes the chunk's VCF lines from the text and the
+splice table (finish_vcf) while the next chunk runs.
 """
 
 from __future__ import annotations
@@ -24,15 +27,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pysam
 import pysam.bcftools
+from pysam.libcbgzf import BGZFile
 from pysam.utils import SamtoolsError
 
 from gas_annotator.engine import consequences as cq
 from gas_annotator.engine.errors import InputError
 from gas_annotator.engine.validate import ChunkSpec
 
+# What our pass reads per record (from the annotated VCF text, see read_annotated).
 QUERY_COLUMNS = ("chrom", "pos", "ref", "alt", "id", "bcsq", "known_id", "clnsig", "af")
-_QUERY_FIELDS = ("%CHROM", "%POS", "%REF", "%ALT", "%ID", "%INFO/BCSQ", "%INFO/GAS_KNOWN_ID")
-QUERY_FORMAT = "\t".join([*_QUERY_FIELDS, "%INFO/GAS_CLNSIG", "%INFO/GAS_AF"]) + "\n"
 
 TSV_SCHEMA = pa.schema(
     [
@@ -101,6 +104,9 @@ class ChunkResult:
     realigned: int
     stats: dict[str, Any]
     log: list[str] = field(default_factory=list)
+    # Until finish_vcf has turned them into ``vcf``: the annotated VCF text and what to splice.
+    text: Path | None = None
+    splice: Path | None = None
 
 
 def _bcftools(tool: str, *args: str) -> str:
@@ -134,7 +140,9 @@ def norm_window(spec: ChunkSpec, window_records: int) -> int:
     one variant per ~600 bp) keeps the full default. An indel shifted further left than the
     window makes csq fail on the unsorted chunk; it is then rerun with a sort (NeedsSortError).
     """
-    span = max(spec.last_pos - spec.first_pos, 1)
+    # Gaps of more than GAP_BP (an unsequenced stretch, a gene desert) hold no records: they do
+    # not dilute the density norm's window sees.
+    span = max(spec.last_pos - spec.first_pos - spec.skipped, 1)
     per_bp = spec.records / span
     return int(min(1000, max(50, window_records / max(per_bp, 1e-9))))
 
@@ -169,45 +177,6 @@ def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR09
     _run_csq(ctx, normed, csq_out, work, log)
     t = stage("csq", t)
 
-    annotated = csq_out
-    for i, (path, id_is_rsid, af, clnsig) in enumerate(ctx.known):
-        columns = []
-        if id_is_rsid:
-            columns += ["+ID", "INFO/GAS_KNOWN_ID:=ID"]
-        if af:
-            columns.append(f"INFO/GAS_AF:=INFO/{af}")
-        if clnsig:
-            columns.append(f"INFO/GAS_CLNSIG:=INFO/{clnsig}")
-        if not columns:
-            continue
-        nxt = work / f"known{i}.bcf"
-        _bcftools(
-            "annotate", "--no-version", "-a", path, "-c", ",".join(columns),
-            "-Ob0", "-W", "-o", str(nxt), str(annotated),
-        )  # fmt: skip
-        annotated = nxt
-    t = stage("annotate", t)
-
-    query = work / "query.tsv"
-    _bcftools("query", "-f", QUERY_FORMAT, "-o", str(query), str(annotated))
-    t = stage("query", t)
-
-    rows, per_variant, stats = our_pass(query, spec.contig, ctx)
-    t = stage("ours", t)
-    tsv = work / "rows.tsv"
-    arrow = work / "rows.arrow"
-    _write_rows(rows, tsv, arrow)
-    t = stage("rows", t)
-    ours_gz: str | None = None
-    if per_variant.num_rows:
-        ours = work / "ours.tsv"
-        _write_ours(per_variant, ours)
-        ours_gz = pysam.tabix_index(
-            str(ours), seq_col=0, start_col=1, end_col=1, force=True, keep_original=False,
-            meta_char="#",
-        )  # fmt: skip
-    t = stage("info", t)
-
     header = work / "ours.hdr"
     header.write_text(
         "".join(
@@ -217,17 +186,61 @@ def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR09
     )
     rename = work / "rename.txt"
     rename.write_text("".join(f"{b}\t{u}\n" for b, u in ctx.to_user.items() if b != u))
+    # Known variants, our header lines and the user's contig names in one pass (one per known
+    # source); the last pass writes plain VCF text, which our pass reads and rewrites once
+    # (no bcftools query, no second annotate with a tab file of our fields).
+    sources = [(path, _known_columns(id_is_rsid, af, clnsig)) for path, id_is_rsid, af, clnsig
+               in ctx.known]  # fmt: skip
+    sources = [(path, columns) for path, columns in sources if columns] or [("", "")]
+    # Without a region the synced reader streams the known file from its first record up to
+    # the chunk; -R jumps there through both indexes. The region is the span of the chunk's
+    # records after norm (left-alignment moves them left, trimming a shared prefix right), read
+    # from csq's sorted, indexed output, so it drops nothing.
+    region = work / "region.tsv"
+    span = _position_span(csq_out, spec.contig, spec.last_pos)
+    first = span[0] if span else None
+    if span:
+        region.write_text(f"{spec.contig}\t{span[0]}\t{span[1]}\n")
+    annotated = csq_out
+    for i, (path, columns) in enumerate(sources):
+        last = i == len(sources) - 1
+        nxt = work / (f"known{i}.bcf" if not last else "annotated.vcf")
+        args = ["--no-version"]
+        if path:
+            args += ["-a", path, "-c", columns]
+            if first is not None:
+                args += ["-R", str(region)]
+        if last:
+            # Every chunk gets the same header lines (-h), even one left empty by REF-mismatch
+            # removal: the naive concatenation of chunk VCFs needs identical headers.
+            args += ["-h", str(header), "-Ov"]
+            if rename.stat().st_size:
+                args += ["--rename-chrs", str(rename)]
+        else:
+            # annotate -a reads its input through an indexed reader: index the intermediate.
+            args += ["-Ob0", "-W"]
+        _bcftools("annotate", *args, "-o", str(nxt), str(annotated))
+        if annotated != csq_out:
+            annotated.unlink(missing_ok=True)
+        annotated = nxt
+    t = stage("annotate", t)
+
+    text = read_annotated(annotated)
+    t = stage("read", t)
+
+    rows, per_variant, stats = our_pass(text.table, spec.contig, ctx)
+    t = stage("ours", t)
+    tsv = work / "rows.tsv"
+    arrow = work / "rows.arrow"
+    _write_rows(rows, tsv, arrow)
+    t = stage("rows", t)
+
+    # The VCF itself is written by the job process (finish_vcf, into the one output file) while
+    # the next chunk runs here: this process only records what to splice into each line.
+    splice = work / "splice.arrow"
+    write_splice(text, _our_info(per_variant), splice)
     vcf = work / "final.vcf.gz"
-    # Every chunk gets the same header lines (-h), even one left empty by REF-mismatch removal:
-    # the naive concatenation of chunk VCFs needs identical headers.
-    args = ["--no-version", "-h", str(header), "-Oz", "-o", str(vcf)]
-    if ours_gz is not None:
-        our_columns = "CHROM,POS,REF,ALT," + ",".join(f"INFO/{n}" for n, *_ in OUR_INFO)
-        args += ["-a", ours_gz, "-c", our_columns]
-    if rename.stat().st_size:
-        args += ["--rename-chrs", str(rename)]
-    _bcftools("annotate", *args, str(annotated))
-    stage("vcf", t)
+    stage("splice", t)
 
     log.append(
         f"chunk {spec.index}: {spec.contig}:{spec.first_pos}-{spec.last_pos} "
@@ -235,7 +248,7 @@ def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR09
         + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
         + f"; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB"
     )
-    for leftover in (normed, csq_out, query):
+    for leftover in (normed, csq_out):
         leftover.unlink(missing_ok=True)
     spec.path.unlink(missing_ok=True)
     return ChunkResult(
@@ -251,7 +264,22 @@ def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR09
         realigned=counts[3] if len(counts) > 3 else 0,
         stats=stats,
         log=log,
+        text=annotated,
+        splice=splice,
     )
+
+
+def _position_span(bcf: Path, contig: str, last_input: int) -> tuple[int, int] | None:
+    """(first, last) POS of a sorted, indexed BCF: the first record, and the largest POS among
+    the records from the last input position on (found through the index)."""
+    with pysam.VariantFile(str(bcf)) as records:
+        first = next((int(r.pos) for r in records), None)
+        if first is None:
+            return None
+        last = max(first, last_input)
+        for record in records.fetch(contig, max(last_input - 1, 0)):
+            last = max(last, int(record.pos))
+    return first, last
 
 
 def csq_args(fasta: str, gff: str, *, local: bool = True) -> list[str]:
@@ -356,21 +384,227 @@ def _load_mane(path: str | None) -> pa.Array:
     return table.column("transcript_id").combine_chunks()
 
 
-def _read_query(path: Path) -> pa.Table:
-    names = list(QUERY_COLUMNS)
-    if path.stat().st_size == 0:
-        return pa.table({n: pa.array([], pa.int64() if n == "pos" else pa.string()) for n in names})
-    types: dict[str, pa.DataType] = {n: pa.string() for n in names}
-    types["pos"] = pa.int64()
-    types["af"] = pa.float64()
-    return pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
-        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
-        convert_options=pacsv.ConvertOptions(
-            column_types=types, null_values=["."], strings_can_be_null=True
-        ),
-    ).combine_chunks()
+# INFO fields our pass reads from the annotated VCF text (query column -> INFO key).
+_INFO_KEYS = {"bcsq": "BCSQ", "known_id": "GAS_KNOWN_ID", "clnsig": "GAS_CLNSIG", "af": "GAS_AF"}
+_FIXED = [f"f{i}" for i in range(8)]  # CHROM .. INFO; sample columns are never materialised
+# Level 1: several times faster than the default 6 on VCF text, ~20 % larger output. htslib's
+# mode string takes the level; pysam's type stub lists only the plain modes.
+BGZF_MODE = "wb1"
+
+
+@dataclass
+class AnnotatedText:
+    """The last bcftools pass's VCF text: header bytes, where the body starts, the query columns
+    our pass needs and, per record, where its INFO column sits inside the line."""
+
+    path: Path
+    header: bytes
+    body_offset: int
+    table: pa.Table  # QUERY_COLUMNS
+    info: pa.Array
+    info_start: np.ndarray[Any, np.dtype[np.int64]]  # offset of INFO within the line
+    info_len: np.ndarray[Any, np.dtype[np.int64]]
+
+
+def _known_columns(id_is_rsid: bool, af: str | None, clnsig: str | None) -> str:
+    columns = []
+    if id_is_rsid:
+        columns += ["+ID", "INFO/GAS_KNOWN_ID:=ID"]
+    if af:
+        columns.append(f"INFO/GAS_AF:=INFO/{af}")
+    if clnsig:
+        columns.append(f"INFO/GAS_CLNSIG:=INFO/{clnsig}")
+    return ",".join(columns)
+
+
+def _empty_query() -> pa.Table:
+    types = {n: pa.string() for n in QUERY_COLUMNS} | {"pos": pa.int64(), "af": pa.float64()}
+    return pa.table({n: pa.array([], t) for n, t in types.items()})
+
+
+def read_annotated(path: Path) -> AnnotatedText:
+    """Parse the fixed columns of a VCF text file in C++ (pyarrow) and pull the INFO fields we
+    need out with RE2: what ``bcftools query`` printed, without a separate pass."""
+    with path.open("rb") as handle:
+        header = bytearray()
+        for line in iter(handle.readline, b""):
+            header += line
+            if line.startswith(b"#CHROM"):
+                break
+        offset = len(header)
+        if offset >= path.stat().st_size:
+            none = np.zeros(0, dtype=np.int64)
+            return AnnotatedText(
+                path, bytes(header), offset, _empty_query(), pa.array([], pa.string()), none, none
+            )
+        handle.seek(offset)
+        raw = pacsv.read_csv(
+            handle,
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=8 << 20),
+            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=_FIXED,
+                column_types=dict.fromkeys(_FIXED, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        ).combine_chunks()
+    lengths = [pc.binary_length(raw.column(c)).to_numpy().astype(np.int64) for c in _FIXED]
+    info_start = np.sum(lengths[:7], axis=0) + 7
+    info = _a(raw.column("f7"))
+    dot = pa.scalar(".", pa.string())
+
+    def value(key: str) -> pa.Array:
+        # A substring test first: most records lack the known-variant fields, and the regex
+        # then only runs where the key may be (a null input gives a null match).
+        hit = pc.match_substring(info, f"{key}=")
+        candidates = pc.if_else(hit, info, pa.scalar(None, pa.string()))
+        found = pc.struct_field(pc.extract_regex(candidates, rf"(?:^|;){key}=(?P<v>[^;]*)"), [0])
+        # extract_regex gives null where the key is absent
+        return _a(pc.if_else(pc.equal(found, dot), pa.scalar(None, pa.string()), found))
+
+    ident = _a(raw.column("f2"))
+    table = pa.table(
+        {
+            "chrom": raw.column("f0"),
+            "pos": pc.cast(raw.column("f1"), pa.int64()),
+            "ref": raw.column("f3"),
+            "alt": pc.if_else(pc.equal(raw.column("f4"), dot), pa.scalar(None, pa.string()),
+                              raw.column("f4")),
+            "id": pc.if_else(pc.equal(ident, dot), pa.scalar(None, pa.string()), ident),
+            "bcsq": value(_INFO_KEYS["bcsq"]),
+            "known_id": value(_INFO_KEYS["known_id"]),
+            "clnsig": value(_INFO_KEYS["clnsig"]),
+            "af": pc.cast(value(_INFO_KEYS["af"]), pa.float64()),
+        }
+    )  # fmt: skip
+    return AnnotatedText(path, bytes(header), offset, table, info, info_start, lengths[7])
+
+
+def _our_info(per_variant: pa.Table) -> pa.Array:
+    """Per variant, our INFO fields as ``KEY=value;...`` (null when there is none to add)."""
+    parts = [
+        pc.binary_join_element_wise(
+            f"{name}=",
+            _info_escape(per_variant.column(name))
+            if typ == "String"
+            else pc.cast(per_variant.column(name), pa.string()),
+            "",
+        )
+        for name, _num, typ, _desc in OUR_INFO
+    ]
+    if per_variant.num_rows == 0:
+        return pa.array([], pa.string())
+    joined = _a(pc.binary_join_element_wise(*parts, ";", null_handling="skip"))
+    return _nonempty(joined)
+
+
+def _info_escape(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Percent-encode '=' and ';' in an INFO string value, as bcftools annotate does
+    (``p.Lys315=`` is written ``p.Lys315%3D``)."""
+    text = _a(pc.cast(values, pa.string()))
+    for char, code in (("=", "%3D"), (";", "%3B")):
+        # The check is cheaper than the rewrite, and only protein changes carry an '='.
+        if pc.any(pc.match_substring(text, char)).as_py():
+            text = _a(pc.replace_substring(text, char, code))
+    return text
+
+
+def write_splice(text: AnnotatedText, ours: pa.Array, out: Path) -> None:
+    """Per record of the annotated text: where its INFO column is and the INFO to put there
+    (the old one, with our fields appended; ours alone when it was '.')."""
+    if len(text.info):
+        joined = pc.binary_join_element_wise(text.info, ours, ";")
+        new_info = _a(pc.coalesce(pc.if_else(pc.equal(text.info, "."), ours, joined), text.info))
+    else:
+        new_info = pa.array([], pa.string())
+    table = pa.table(
+        {
+            "info_start": pa.array(text.info_start, pa.int64()),
+            "info_len": pa.array(text.info_len, pa.int64()),
+            "info": new_info.cast(pa.large_binary()),
+        }
+    )
+    with pa.OSFile(str(out), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _splice_block(
+    block: bytes,
+    info_start: np.ndarray[Any, np.dtype[np.int64]],
+    info_len: np.ndarray[Any, np.dtype[np.int64]],
+    new_info: pa.Array,
+    first: int,
+) -> tuple[int, bytes]:
+    """Whole lines of VCF text with each INFO column replaced: (number of lines, new bytes)."""
+    arr = np.frombuffer(block, dtype=np.uint8)
+    line_end = np.flatnonzero(arr == 10) + 1
+    k = len(line_end)
+    starts = np.concatenate([[0], line_end[:-1]])
+    info_at = starts + info_start[:k]
+    offsets = np.empty(3 * k + 1, dtype=np.int64)
+    offsets[0:-1:3] = starts
+    offsets[1::3] = info_at
+    offsets[2::3] = info_at + info_len[:k]
+    offsets[-1] = line_end[-1]
+    pieces = pa.Array.from_buffers(
+        pa.large_binary(), 3 * k, [None, pa.py_buffer(offsets), pa.py_buffer(block)]
+    )
+    every3 = np.arange(0, 3 * k, 3, dtype=np.int64)
+    lines = pc.binary_join_element_wise(
+        pc.take(pieces, every3),
+        new_info.slice(first, k),
+        pc.take(pieces, every3 + 2),
+        pa.scalar(b"", pa.large_binary()),
+    )
+    size = int(np.frombuffer(lines.buffers()[1], dtype=np.int64)[k])
+    return k, lines.buffers()[2].slice(0, size).to_pybytes()
+
+
+def finish_vcf(result: ChunkResult, handle: BGZFile, *, header: bool) -> float:
+    """Append the chunk's records (and the header when ``header``; every chunk's is the same)
+    to the final VCF.gz from its annotated text and splice table; returns seconds.
+
+    The body is streamed in blocks; per block the lines are cut (zero-copy, Arrow offsets into
+    the block) into before-INFO / INFO / after-INFO pieces and rejoined with the new INFO, so
+    sample columns are never parsed, and held one block at a time.
+    """
+    if result.text is None or result.splice is None:
+        return 0.0
+    started = time.perf_counter()
+    with pa.memory_map(str(result.splice)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    info_start = table.column("info_start").to_numpy()
+    info_len = table.column("info_len").to_numpy()
+    new_info = _a(table.column("info"))
+    n = table.num_rows
+    done = 0
+    with result.text.open("rb") as src:
+        for line in iter(src.readline, b""):
+            if header:
+                handle.write(line)
+            if line.startswith(b"#CHROM"):
+                break
+        carry = b""
+        while True:
+            data = src.read(16 << 20)
+            block = carry + data
+            cut = block.rfind(b"\n") + 1
+            if not data and cut == 0:
+                break
+            carry = block[cut:]
+            block = block[:cut]
+            if not block:
+                continue
+            k, spliced = _splice_block(block, info_start[done:], info_len[done:], new_info, done)
+            handle.write(spliced)
+            done += k
+    if done != n:
+        raise RuntimeError(f"chunk {result.index}: {done} VCF lines but {n} records")
+    result.text.unlink(missing_ok=True)
+    result.splice.unlink(missing_ok=True)
+    result.text = result.splice = None
+    return time.perf_counter() - started
 
 
 def _map_distinct(array: pa.Array, fn: Any, out_type: pa.DataType) -> pa.Array:
@@ -385,9 +619,8 @@ def _map_distinct(array: pa.Array, fn: Any, out_type: pa.DataType) -> pa.Array:
 
 
 def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one place
-    query: Path, contig: str, ctx: ChunkContext
+    q: pa.Table, contig: str, ctx: ChunkContext
 ) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
-    q = _read_query(query)
     n = q.num_rows
     pos = q.column("pos").to_numpy()
     user_chrom = ctx.to_user.get(contig, contig)
@@ -631,12 +864,15 @@ def warm_up(ctx: ChunkContext, contig: str, scratch: Path) -> None:
     _load_mane(ctx.mane)
     genes = _load_genes(ctx.genes, contig)
     del genes
-    sample = scratch / f"warm-{_safe(contig)}.tsv"
+    sample = scratch / f"warm-{_safe(contig)}.vcf"
     sample.write_text(
-        f"{contig}\t100\tA\tG\trs1\tmissense|G|T1.1|protein_coding|+|10V>10I|100A>G\t.\t.\t.\n"
-        f"{contig}\t200\tAC\tA\t.\t.\trs2\tpathogenic\t0.1\n"
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        f"{contig}\t100\trs1\tA\tG\t.\t.\tBCSQ=missense|G|T1.1|protein_coding|+|10V>10I|100A>G\n"
+        f"{contig}\t200\t.\tAC\tA\t.\t.\tGAS_KNOWN_ID=rs2;GAS_CLNSIG=pathogenic;GAS_AF=0.1\n"
     )
-    our_pass(sample, contig, ctx)
+    text = read_annotated(sample)
+    _rows, per_variant, _stats = our_pass(text.table, contig, ctx)
+    _our_info(per_variant)
     sample.unlink()
 
 
@@ -747,7 +983,14 @@ def _chunk_stats(
         width = len(genes_col.dictionary) + 1
         # Null genes (context rows) become code -1; distinct (variant, gene) pairs via one sort.
         codes = pc.fill_null(genes_col.indices, -1).to_numpy(zero_copy_only=False)
-        pairs = np.unique(variant_of_row * width + codes + 1)
+        keys = variant_of_row * width + codes + 1
+        # Rows are grouped by variant (variant_of_row is sorted): a variant with one row is one
+        # distinct pair already; only the rows of variants with several need the sort.
+        same = variant_of_row[1:] == variant_of_row[:-1]
+        shared = np.zeros(len(keys), dtype=np.bool_)
+        shared[1:] |= same
+        shared[:-1] |= same
+        pairs = np.concatenate([keys[~shared], np.unique(keys[shared])])
         gene_codes = pairs % width - 1
         per_gene = np.bincount(gene_codes[gene_codes >= 0], minlength=len(genes_col.dictionary))
         names = genes_col.dictionary.to_pylist()
@@ -813,23 +1056,3 @@ def _write_rows(rows: pa.Table, tsv: Path, arrow: Path) -> None:
     )
     with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_file(sink, rows.schema) as writer:
         writer.write_table(rows, max_chunksize=65536)
-
-
-def _write_ours(per_variant: pa.Table, path: Path) -> None:
-    # Missing values as "." so bcftools annotate leaves the INFO field unset.
-    filled = pa.table(
-        {
-            name: pc.fill_null(pc.cast(per_variant.column(name), pa.string()), ".")
-            for name in per_variant.column_names
-        }
-    )
-    if filled.num_rows == 0:
-        path.write_text("")
-        return
-    pacsv.write_csv(
-        filled,
-        str(path),
-        write_options=pacsv.WriteOptions(
-            include_header=False, delimiter="\t", quoting_style="none"
-        ),
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import shutil
@@ -16,10 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pysam
 import pysam.bcftools
+from pysam.libcbgzf import BGZFile
 from pysam.utils import SamtoolsError
 
 from gas_annotator.engine import consequences as cq
-from gas_annotator.engine.chunk import TSV_SCHEMA, ChunkResult
+from gas_annotator.engine.chunk import BGZF_MODE, TSV_SCHEMA, ChunkResult, finish_vcf
 from gas_annotator.engine.validate import ValidationStats
 from gas_annotator.reference import Bundle, tool_versions
 
@@ -59,15 +61,87 @@ def output_paths(input_path: Path, out_dir: Path) -> Outputs:
     )
 
 
-def _concat_vcf(parts: list[Path], out: Path, scratch: Path) -> None:
-    if len(parts) == 1:
-        shutil.move(str(parts[0]), out)
-    else:
-        # Chunk headers are identical (same template, --no-version), so BGZF blocks can be
-        # copied without re-parsing a single record.
-        pysam.bcftools.concat(
-            "--naive", "--no-version", "-o", str(out), *map(str, parts), catch_stdout=False
-        )
+class Joiner:
+    """Builds the VCF.gz, TSV and Parquet from the chunk results as they arrive, in chunk order,
+    in the job process while the workers run the next chunks; only the index is left for the end.
+
+    The files are written under ``.part`` names and renamed when complete, so a failed job leaves
+    no output that looks finished.
+    """
+
+    def __init__(self, outputs: Outputs, row_group: int) -> None:
+        self.outputs = outputs
+        self.row_group = row_group
+        self.pending: dict[int, ChunkResult] = {}
+        self.next_index = 0
+        self.seconds = {"vcf": 0.0, "tsv": 0.0, "parquet": 0.0}
+        self.vcf_part = _part(outputs.vcf)
+        self.tsv_part = _part(outputs.tsv)
+        self.parquet_part = _part(outputs.parquet)
+        self.vcf = BGZFile(str(self.vcf_part), BGZF_MODE, None)  # type: ignore[arg-type]
+        self.tsv = self.tsv_part.open("wb")
+        self.tsv.write(("\t".join(TSV_SCHEMA.names) + "\n").encode())
+        self.parquet = pq.ParquetWriter(
+            str(self.parquet_part), TSV_SCHEMA, compression="zstd",
+            use_dictionary=_DICTIONARY_COLUMNS,
+        )  # fmt: skip
+
+    def add(self, result: ChunkResult) -> None:
+        self.pending[result.index] = result
+        while self.next_index in self.pending:
+            self._write(self.pending.pop(self.next_index))
+            self.next_index += 1
+
+    def _write(self, result: ChunkResult) -> None:
+        t0 = time.perf_counter()
+        seconds = finish_vcf(result, self.vcf, header=self.next_index == 0)
+        if result.log:
+            result.log[-1] += f"; VCF written by the job process in {seconds:.2f}s"
+        t1 = time.perf_counter()
+        with result.tsv.open("rb") as src:
+            shutil.copyfileobj(src, self.tsv, 1 << 20)
+        result.tsv.unlink(missing_ok=True)
+        t2 = time.perf_counter()
+        with pa.memory_map(str(result.arrow)) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                self.parquet.write_batch(reader.get_batch(i), row_group_size=self.row_group)
+        result.arrow.unlink(missing_ok=True)
+        t3 = time.perf_counter()
+        for key, value in (("vcf", t1 - t0), ("tsv", t2 - t1), ("parquet", t3 - t2)):
+            self.seconds[key] += value
+
+    def close(self, scratch: Path) -> None:
+        if self.pending:
+            raise RuntimeError(
+                f"chunks {sorted(self.pending)} arrived without chunk {self.next_index}"
+            )
+        self.vcf.close()
+        self.tsv.close()
+        self.parquet.close()
+        self.vcf_part.replace(self.outputs.vcf)
+        self.tsv_part.replace(self.outputs.tsv)
+        self.parquet_part.replace(self.outputs.parquet)
+        t0 = time.perf_counter()
+        _index_vcf(self.outputs.vcf, scratch)
+        self.seconds["index"] = time.perf_counter() - t0
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.vcf.close()
+        with contextlib.suppress(OSError, ValueError):
+            self.tsv.close()
+        with contextlib.suppress(OSError, ValueError, pa.ArrowException):
+            self.parquet.close()
+        for path in (self.vcf_part, self.tsv_part, self.parquet_part):
+            path.unlink(missing_ok=True)
+
+
+def _part(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
+
+
+def _index_vcf(out: Path, scratch: Path) -> None:
     try:
         pysam.bcftools.index("-t", "-f", str(out), catch_stdout=False)
     except SamtoolsError:
@@ -83,31 +157,11 @@ def _concat_vcf(parts: list[Path], out: Path, scratch: Path) -> None:
         pysam.bcftools.index("-t", "-f", str(out), catch_stdout=False)
 
 
-def _write_tsv(parts: list[Path], out: Path) -> None:
-    with out.open("wb") as dst:
-        dst.write(("\t".join(TSV_SCHEMA.names) + "\n").encode())
-        for part in parts:
-            with part.open("rb") as src:
-                shutil.copyfileobj(src, dst, 1 << 20)
-
-
 # Dictionary-encode only columns with few distinct values: on ids, alleles and protein changes
 # the dictionary grows to the column's size and triples the write time for nothing.
 _DICTIONARY_COLUMNS = [
     "chrom", "gene", "transcript", "biotype", "consequence", "impact", "clinvar", "nearest_gene",
 ]  # fmt: skip
-
-
-def _write_parquet(parts: list[Path], out: Path, row_group: int) -> None:
-    with pq.ParquetWriter(
-        str(out), TSV_SCHEMA, compression="zstd", use_dictionary=_DICTIONARY_COLUMNS
-    ) as writer:
-        for part in parts:
-            with pa.memory_map(str(part)) as source:
-                reader = pa.ipc.open_file(source)
-                for i in range(reader.num_record_batches):
-                    batch = reader.get_batch(i)
-                    writer.write_batch(batch, row_group_size=row_group)
 
 
 def _merge_stats(results: list[ChunkResult]) -> dict[str, Any]:
@@ -138,20 +192,15 @@ def finish_outputs(
     stats: ValidationStats,
     bundle: Bundle,
     *,
+    joiner: Joiner,
     input_path: Path,
     options: EngineOptions,
     workers: int,
     started: float,
     scratch: Path,
 ) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    _concat_vcf([r.vcf for r in results], outputs.vcf, scratch)
-    t1 = time.perf_counter()
-    _write_tsv([r.tsv for r in results], outputs.tsv)
-    t2 = time.perf_counter()
-    _write_parquet([r.arrow for r in results], outputs.parquet, options.parquet_row_group)
-    t3 = time.perf_counter()
-    merge_seconds = {"vcf": t1 - t0, "tsv": t2 - t1, "parquet": t3 - t2}
+    joiner.close(scratch)
+    merge_seconds = joiner.seconds
 
     merged = _merge_stats(results)
     totals = merged["totals"]
@@ -284,7 +333,10 @@ def _write_log(
         lines += [f"  {line}" for line in r.log]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     joined = ", ".join(f"{k} {v:.2f}s" for k, v in merge_seconds.items())
-    lines.append(f"  join outputs: {joined}; job process peak RSS {peak} MB")
+    lines.append(
+        f"  join outputs (as chunks finished, index at the end): {joined}; "
+        f"job process peak RSS {peak} MB"
+    )
     lines.append(
         f"total {summary['engine']['seconds']:.2f}s with {summary['engine']['workers']} worker(s)"
     )

@@ -70,6 +70,12 @@ class ChunkSpec:
     first_pos: int
     last_pos: int
     input_offset: int  # bytes of the input consumed when the chunk closed (progress)
+    # Sum of the gaps of more than GAP_BP between consecutive records: not part of the span the
+    # records occupy (a chunk across an unsequenced stretch is still dense; see norm_window).
+    skipped: int = 0
+
+
+GAP_BP = 1000
 
 
 @dataclass
@@ -207,6 +213,7 @@ class _ChunkWriter:
         self.records = 0
         self.first_pos = 0
         self.last_pos = 0
+        self.skipped = 0
         self.closed: list[ChunkSpec] = []
 
     def open(self, contig: str, first_pos: int) -> None:
@@ -216,12 +223,15 @@ class _ChunkWriter:
         self.contig = contig
         self.records = 0
         self.first_pos = first_pos
+        self.last_pos = first_pos
+        self.skipped = 0
 
-    def write(self, data: bytes, records: int, last_pos: int) -> None:
+    def write(self, data: bytes, records: int, last_pos: int, skipped: int = 0) -> None:
         assert self.handle is not None
         self.handle.write(data)
         self.records += records
         self.last_pos = last_pos
+        self.skipped += skipped
 
     def close(self) -> None:
         if self.handle is None or self.path is None:
@@ -236,6 +246,7 @@ class _ChunkWriter:
                 first_pos=self.first_pos,
                 last_pos=self.last_pos,
                 input_offset=self.counter.count,
+                skipped=self.skipped,
             )
         )
         self.handle = None
@@ -558,7 +569,11 @@ class Validator:
             piece = block[int(starts[i]) : int(ends[j - 1]) + 1]
             if rename:
                 piece = (b"\n" + piece).replace(old, new)[1:]
-            writer.write(piece, j - i, int(pos[j - 1]))
+            steps = np.diff(pos[i:j])
+            skipped = int(steps[steps > GAP_BP].sum())
+            if writer.records and int(pos[i]) - writer.last_pos > GAP_BP:
+                skipped += int(pos[i]) - writer.last_pos
+            writer.write(piece, j - i, int(pos[j - 1]), skipped)
             self._last_pos = int(pos[j - 1])
             i = j
             if i < hi:
@@ -649,7 +664,8 @@ class Validator:
             writer.open(contig, pos)
         if chrom != contig:
             line = contig + line[len(chrom) :]
-        writer.write((line + "\n").encode(), 1, pos)
+        gap = pos - writer.last_pos if writer.records else 0
+        writer.write((line + "\n").encode(), 1, pos, gap if gap > GAP_BP else 0)
         self._last_pos = pos
 
     def _check_ref(self, contig: str, pos: int, ref: str, chrom: str, lineno: int) -> None:
