@@ -43,3 +43,13 @@ def emulator_settings(endpoint: str, cls: type[GasSettings] = GasSettings, **ove
     return cls(**values)  # type: ignore[arg-type]
 
 
+
+
+class FakeClock:
+    """A clock tests move by hand (`clock.now += 61`), for leases and timestamps."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -19,14 +19,7 @@ from gas_core.jobs import (
     new_job_id,
 )
 from gas_core.settings import GasSettings, Tier
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import FakeClock
 
 
 @pytest.fixture

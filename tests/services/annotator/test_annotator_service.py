@@ -21,15 +21,7 @@ from gas_core.resources import Queue, Topic
 from gas_core.settings import GasSettings, Tier
 from gas_core.worker import MessageContext, PermanentError
 from tests.services.annotator.annotator_helpers import demo_expectations, write_vcf
-from tests.support import emulator_settings
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_900_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import FakeClock, emulator_settings
 
 
 @pytest.fixture
@@ -112,7 +104,9 @@ def results_events(aws: AwsClients, settings: GasSettings, job_id: str) -> list[
     url = aws.queue_url(Queue.NOTIFIER)
     seen: list[str] = []
     for _ in range(5):
-        messages = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        # A short wait: the queue defaults to 20 s long polls, and an empty one would wait.
+        messages = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=1).get("Messages", [])
         if not messages:
             break
         for message in messages:
