@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from gas_annotator.engine import InputError, annotate
 from gas_annotator.reference import (
     CLINVAR_BASE_URL,
     ENSEMBL_BASE_URL,
@@ -73,6 +72,9 @@ def annotate_command(
     quiet: bool,
 ) -> None:
     """Annotate INPUT (.vcf, .vcf.gz or .bcf) offline with the annotation engine."""
+    # Imported here: numpy/pyarrow cost ~1 s, which every other `gas` command would pay.
+    from gas_annotator.engine import InputError, annotate
+
     if not input_path.is_file():
         _fail(f"{input_path}: no such file", EXIT_BAD_INPUT)
     try:
