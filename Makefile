@@ -30,5 +30,9 @@ lint: sync
 bench: sync
 	@for script in benchmarks/*.py; do echo "== $$script"; $(UV) run --frozen python $$script || exit 1; done
 
+## chart: render, lint and schema-validate the Helm chart (the tests in tests/chart)
+chart: sync
+	@$(UV) run --frozen pytest tests/chart
+
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .gas test-artifacts
