@@ -4,8 +4,10 @@ introspection (active, inactive, other audience, cached) and logout (revocation)
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -266,3 +268,124 @@ def test_production_cookies_are_secure_and_hsts_is_sent(
     assert response.status_code == 303
     assert "secure" in response.headers["set-cookie"].lower()
     assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+# -- the CLI's native-app login (`gas login` against a Globus-mode server) ------------------------
+
+
+@pytest.fixture
+def cli_to_app(
+    globus_client: tuple[TestClient, GlobusAuth], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Route the CLI's HTTP client into the in-process app; Globus stays on `responses`."""
+    import httpx
+
+    from gas_cli import client as cli_client
+
+    client, _ = globus_client
+    transport = client._transport  # the TestClient's in-process ASGI transport
+    real_client = httpx.Client
+    monkeypatch.setattr(cli_client.httpx, "Client",
+                        lambda **kwargs: real_client(transport=transport, **kwargs))
+    return "https://testserver"
+
+
+def _native_tokens(
+    client_id: str, *, access: str, refresh: str, expires_in: int
+) -> dict[str, object]:
+    """Globus's token answer for a native app: one token for GAS's own scope."""
+    return {"access_token": access, "refresh_token": refresh, "expires_in": expires_in,
+            "scope": f"https://auth.globus.org/scopes/{client_id}/all", "token_type": "Bearer",
+            "resource_server": client_id, "other_tokens": []}
+
+
+def _live_introspection() -> None:
+    """The canned introspection answer (active, for this client) with an expiry ahead."""
+    canned = load_response("auth.oauth2_token_introspect")
+    body = dict(canned.json) | {"exp": int(time.time()) + 600}  # type: ignore[arg-type]
+    responses.replace(responses.POST, "https://auth.globus.org/v2/oauth2/token/introspect",
+                      json=body)
+
+
+def test_cli_globus_login_exchanges_the_code_with_pkce_and_keeps_tokens_private(
+    cli_to_app: str, client_id: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from gas_cli.main import cli
+
+    token = RegisteredResponse(
+        service="auth", path="/v2/oauth2/token", method="POST",
+        json=_native_tokens(client_id, access="cli-access", refresh="cli-refresh",
+                            expires_in=3600))
+    token.add()
+    _live_introspection()
+    config = tmp_path / "gas-config"
+    result = CliRunner().invoke(
+        cli, ["login", "--api-url", cli_to_app, "--config-dir", str(config), "--no-browser"],
+        input="the-code\n")
+    assert result.exit_code == 0, result.output
+    authorize = result.output.split("Sign in with Globus at:", 1)[1].split()[0]
+    query = parse_qs(urlsplit(authorize).query)
+    assert query["client_id"] == ["native-client"]
+    assert query["scope"] == [f"https://auth.globus.org/scopes/{client_id}/all"]
+    assert query["code_challenge_method"] == ["S256"]
+    assert query["access_type"] == ["offline"]  # a refresh token is asked for
+    assert "Signed in to https://testserver as" in result.output
+    sent = _form(_requests_to("/v2/oauth2/token")[-1])
+    assert sent["grant_type"] == ["authorization_code"] and sent["code"] == ["the-code"]
+    assert sent["client_id"] == ["native-client"] and sent["code_verifier"][0]
+    saved = config / "credentials.json"
+    assert saved.stat().st_mode & 0o777 == 0o600
+    credentials = json.loads(saved.read_text())
+    assert credentials["kind"] == "globus" and credentials["access_token"] == "cli-access"
+    assert credentials["refresh_token"] == "cli-refresh"
+    assert credentials["native_client_id"] == "native-client"
+    # The token reached the API, which introspected it.
+    assert _form(_requests_to("/v2/oauth2/token/introspect")[-1])["token"] == ["cli-access"]
+
+
+def test_cli_refreshes_an_expiring_globus_token_before_calling_the_api(
+    cli_to_app: str, client_id: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from gas_cli.main import cli
+
+    config = tmp_path / "gas-config"
+    config.mkdir()
+    (config / "credentials.json").write_text(json.dumps({
+        "api_url": cli_to_app, "kind": "globus", "access_token": "old-access",
+        "refresh_token": "cli-refresh", "expires_at": time.time() + 5,
+        "native_client_id": "native-client"}))
+    RegisteredResponse(
+        service="auth", path="/v2/oauth2/token", method="POST",
+        json=_native_tokens(client_id, access="new-access", refresh="new-refresh",
+                            expires_in=3600)).add()
+    _live_introspection()
+    result = CliRunner().invoke(cli, ["jobs", "--config-dir", str(config)])
+    assert result.exit_code == 0, result.output
+    sent = _form(_requests_to("/v2/oauth2/token")[-1])
+    assert sent["grant_type"] == ["refresh_token"] and sent["refresh_token"] == ["cli-refresh"]
+    assert _form(_requests_to("/v2/oauth2/token/introspect")[-1])["token"] == ["new-access"]
+    credentials = json.loads((config / "credentials.json").read_text())
+    assert (credentials["access_token"], credentials["refresh_token"]) == ("new-access",
+                                                                          "new-refresh")
+    assert credentials["expires_at"] > time.time() + 3000
+
+
+def test_cli_globus_login_with_a_refused_code_fails_without_saving(
+    cli_to_app: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from gas_cli.main import cli
+
+    load_response("auth.oauth2_exchange_code_for_tokens", case="invalid_grant")
+    config = tmp_path / "gas-config"
+    result = CliRunner().invoke(
+        cli, ["login", "--api-url", cli_to_app, "--config-dir", str(config), "--no-browser"],
+        input="wrong-code\n")
+    assert result.exit_code != 0
+    assert "Globus did not accept that code" in result.output
+    assert not (config / "credentials.json").exists()
