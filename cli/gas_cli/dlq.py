@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gas_core.aws import AwsClients
-from gas_core.resources import Queue
-from gas_core.settings import GasSettings
-from gas_core.worker import MAX_MESSAGES_PER_RECEIVE, POISON_REASON_ATTRIBUTE
+from gas_core.resources import MAX_MESSAGES_PER_RECEIVE, POISON_REASON_ATTRIBUTE, Queue
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+    from gas_core.aws import AwsClients
 
 # Long enough to copy a batch before the messages would reappear; short enough that an
 # interrupted run's messages are soon visible again.
@@ -180,6 +179,10 @@ _wait_option = click.option(
 
 
 def _clients() -> AwsClients:
+    # boto3 and the settings load here, not when `gas` starts (every command pays for imports).
+    from gas_core.aws import AwsClients
+    from gas_core.settings import GasSettings
+
     return AwsClients(GasSettings())
 
 

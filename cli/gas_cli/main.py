@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from gas_annotator.commands import annotate_command, reference_group
 from gas_cli import client
 from gas_cli.dlq import dlq
-from gas_cli.infra import Infrastructure
 from gas_cli.policies import ACCESS, policy_document
-from gas_core.settings import GasSettings
+
+if TYPE_CHECKING:
+    from gas_cli.infra import Infrastructure
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,6 +43,11 @@ def infra() -> None:
 
 
 def _infrastructure(endpoint_url: str | None) -> Infrastructure:
+    # boto3 and pydantic-settings load only for the commands that use them: `gas --help` and the
+    # API client commands start without them.
+    from gas_cli.infra import Infrastructure
+    from gas_core.settings import GasSettings
+
     settings = GasSettings()
     if endpoint_url:
         settings = settings.model_copy(update={"aws_endpoint_url": endpoint_url})

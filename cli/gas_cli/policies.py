@@ -8,10 +8,12 @@ against the code in one read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gas_cli.infra import Infrastructure
 from gas_core.resources import Bucket, Queue, Topic
+
+if TYPE_CHECKING:
+    from gas_cli.infra import Infrastructure
 
 TABLE_READ = ("dynamodb:GetItem", "dynamodb:Query")
 TABLE_WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem")

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# SQS ReceiveMessage returns at most this many messages per call.
+MAX_MESSAGES_PER_RECEIVE = 10
+# The message attribute the worker loop sets when it moves a poison message to its DLQ; `gas dlq`
+# shows it and strips it on redrive.
+POISON_REASON_ATTRIBUTE = "gas_poison_reason"
+
 
 class Topic(StrEnum):
     JOB_REQUESTS = "job-requests"

@@ -35,15 +35,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gas_core.logging import bind_context, get_logger
 from gas_core.metrics import WorkerMetrics
+from gas_core.resources import MAX_MESSAGES_PER_RECEIVE, POISON_REASON_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-MAX_MESSAGES_PER_RECEIVE = 10  # SQS ReceiveMessage maximum
 MAX_WAIT_SECONDS = 20  # SQS long-poll maximum
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS visibility timeout maximum
-POISON_REASON_ATTRIBUTE = "gas_poison_reason"
 # At shutdown, how long to wait for handlers that are already deleting their message.
 FINISHING_WAIT_SECONDS = 5.0
 

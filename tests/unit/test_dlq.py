@@ -13,9 +13,8 @@ from click.testing import CliRunner
 from gas_cli.dlq import inspect_dlq, redrive
 from gas_cli.main import cli
 from gas_core.aws import AwsClients
-from gas_core.resources import Queue
+from gas_core.resources import POISON_REASON_ATTRIBUTE, Queue
 from gas_core.settings import GasSettings
-from gas_core.worker import POISON_REASON_ATTRIBUTE
 
 
 @pytest.fixture

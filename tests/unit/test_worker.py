@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from gas_core.aws import AwsClients
 from gas_core.metrics import WorkerMetrics
+from gas_core.resources import POISON_REASON_ATTRIBUTE
 from gas_core.worker import (
-    POISON_REASON_ATTRIBUTE,
     MessageContext,
     PermanentError,
     QueueWorker,
