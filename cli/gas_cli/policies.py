@@ -87,7 +87,8 @@ ACCESS: dict[str, Access] = {
     "thawer": Access(
         table=(*TABLE_READ, "dynamodb:UpdateItem"),
         objects=(
-            (Bucket.ARCHIVE, "results/*", ("s3:GetObject", "s3:DeleteObject")),
+            # RestoreObject: a restore whose copy expired before the thaw is requested again.
+            (Bucket.ARCHIVE, "results/*", ("s3:GetObject", "s3:DeleteObject", "s3:RestoreObject")),
             (Bucket.RESULTS, "results/*", ("s3:PutObject", "s3:GetObject")),
         ),
         consumes=Queue.THAWER,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,11 @@ MAX_SINGLE_COPY_BYTES = 5 * 1024**3
 READ_CHUNK_BYTES = 8 * 1024**2
 # Storage classes whose objects must be restored before they can be read or copied.
 RESTORE_REQUIRED_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+
+
+# RestoreObject errors: https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html
+EXPEDITED_UNAVAILABLE = "GlacierExpeditedRetrievalNotAvailable"
+ALREADY_IN_PROGRESS = "RestoreAlreadyInProgress"
 
 
 class CopyNotVerified(Exception):
@@ -133,3 +139,42 @@ def copy_verified(
         )
     assert copied is not None
     return copied
+
+
+def request_restore(
+    s3: S3Client,
+    *,
+    bucket: str,
+    key: str,
+    days: int,
+    tiers: Sequence[str],
+    on_fallback: Callable[[str, str], None] | None = None,
+) -> str:
+    """RestoreObject with the first of `tiers` that S3 accepts; returns that tier.
+
+    Expedited capacity is not guaranteed without provisioned capacity units: when S3 refuses
+    it, the next tier (slower, always accepted) is tried and `on_fallback(refused, next)` is
+    told. A restore already in progress (an earlier attempt, a duplicate message) counts as
+    accepted.
+    """
+    for i, tier in enumerate(tiers):
+        try:
+            s3.restore_object(
+                Bucket=bucket,
+                Key=key,
+                RestoreRequest={
+                    "Days": days,
+                    "GlacierJobParameters": {"Tier": tier},  # type: ignore[typeddict-item]
+                },
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code == EXPEDITED_UNAVAILABLE and i + 1 < len(tiers):
+                if on_fallback:
+                    on_fallback(tier, tiers[i + 1])
+                continue
+            if code == ALREADY_IN_PROGRESS:
+                return tier
+            raise
+        return tier
+    raise ValueError("no restore tier given")

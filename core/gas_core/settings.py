@@ -57,6 +57,10 @@ class GasSettings(BaseSettings):
     free_max_upload_bytes: int = Field(default=50 * 1024**2, gt=0)
     premium_max_upload_bytes: int = Field(default=5 * 1024**3, gt=0)
     archive_storage_class: Literal["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"] = "GLACIER"
+    # How long a restored copy stays readable in the archive bucket (RestoreObject Days). The
+    # thawer copies it back within minutes of the restore; the rest is slack for a thawer
+    # outage, after which the thawer requests the restore again (docs/lifecycle.md).
+    restore_days: int = Field(default=3, ge=1, le=30)
     reference_dir: str | None = None
     # The public address of the web app, used in emails and CORS for browser uploads.
     web_base_url: str = "http://127.0.0.1:8000"

@@ -34,8 +34,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
-from botocore.exceptions import ClientError
-
 from gas_core.events import ArchiveRequested, UserTierChanged, publish
 from gas_core.jobs import (
     ArchivedObject,
@@ -47,7 +45,7 @@ from gas_core.jobs import (
     UserProfile,
 )
 from gas_core.logging import bind_context, bind_message_fields, get_logger
-from gas_core.objects import RESTORE_REQUIRED_CLASSES, head_object
+from gas_core.objects import RESTORE_REQUIRED_CLASSES, head_object, request_restore
 from gas_core.settings import Tier
 
 if TYPE_CHECKING:
@@ -61,9 +59,6 @@ if TYPE_CHECKING:
 
 log = get_logger("gas.restorer")
 
-# S3 error codes: https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html
-EXPEDITED_UNAVAILABLE = "GlacierExpeditedRetrievalNotAvailable"
-ALREADY_IN_PROGRESS = "RestoreAlreadyInProgress"
 # Recorded as the restore tier of objects whose class needs no restore (GLACIER_IR).
 INSTANT = "Instant"
 # Fastest first: a job is as slow as its slowest object.
@@ -181,30 +176,13 @@ def _request_restore(obj: ArchivedObject, *, restorer: Restorer) -> str:
 
 
 def _first_accepted_tier(obj: ArchivedObject, tiers: list[str], *, restorer: Restorer) -> str:
-    for tier in tiers:
-        try:
-            restorer.s3.restore_object(
-                Bucket=restorer.archive_bucket,
-                Key=obj.key,
-                RestoreRequest={
-                    "Days": restorer.settings.restore_days,
-                    "GlacierJobParameters": {"Tier": tier},  # type: ignore[typeddict-item]
-                },
-            )
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code == EXPEDITED_UNAVAILABLE and tier != tiers[-1]:
-                # No Expedited capacity right now (it is not guaranteed without provisioned
-                # capacity units): the next tier is slower but always accepted.
-                restorer.metrics.expedited_refused.inc()
-                log.warning("expedited_restore_refused", key=obj.key, falling_back_to="Standard")
-                continue
-            if code == ALREADY_IN_PROGRESS:
-                # An earlier attempt (a crash before the state write, or a duplicate) asked.
-                return tier
-            raise
-        return tier
-    raise AssertionError("unreachable: the last tier either returns or raises")
+    def refused(tier: str, falling_back_to: str) -> None:
+        restorer.metrics.expedited_refused.inc()
+        log.warning("expedited_restore_refused", key=obj.key, refused=tier,
+                    falling_back_to=falling_back_to)
+
+    return request_restore(restorer.s3, bucket=restorer.archive_bucket, key=obj.key,
+                           days=restorer.settings.restore_days, tiers=tiers, on_fallback=refused)
 
 
 def _hand_to_thawer(objects: list[ArchivedObject], *, restorer: Restorer) -> None:

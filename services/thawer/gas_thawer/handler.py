@@ -9,7 +9,10 @@ notification reconciles the whole job rather than its one object, which makes ev
    not recorded it yet: retry shortly. Any other state: nothing to do.
 2. For each archived object: a hot copy with the recorded size and SHA-256 is done; else,
    when the archive copy is readable (restored), copy it back (STANDARD) and verify against
-   the checksum recorded at archive time; else it is still restoring (its own event will come).
+   the checksum recorded at archive time; else it is still restoring (its own event will come)
+   or, with no restore on it at all, its restored copy expired before we got to it (a thawer
+   outage longer than GAS_RESTORE_DAYS): the restore is requested again, and its completion
+   brings a new event.
 3. When every object is back: delete the archive copies, publish `job.restored` (the
    notifier de-duplicates), then restoring → hot. Crash before the state write and
    redelivery find the hot copies verified and finish the remaining steps. Deleting the
@@ -38,7 +41,13 @@ from gas_core.jobs import (
     parse_results_key,
 )
 from gas_core.logging import bind_context, bind_message_fields, get_logger
-from gas_core.objects import copy_verified, head_object, matches
+from gas_core.objects import (
+    RESTORE_REQUIRED_CLASSES,
+    copy_verified,
+    head_object,
+    matches,
+    request_restore,
+)
 from gas_core.settings import Tier
 
 if TYPE_CHECKING:
@@ -181,12 +190,34 @@ def _thaw_object(job: Job, kind: str, obj: ArchivedObject, *, thawer: Thawer) ->
             f"s3://{thawer.archive_bucket}/{obj.key} is gone and no verified hot copy exists"
         )
     if not archived.is_readable:
+        if archived.restore is None and archived.storage_class in RESTORE_REQUIRED_CLASSES:
+            # The restorer asked for every object before recording `restoring`, and S3 shows a
+            # restore (ongoing or done) until its copy expires: none at all means it expired.
+            _restore_again(job, archived.key, archived.storage_class, thawer=thawer)
         return False
     copy_verified(thawer.s3, source=archived, sha256=obj.sha256, bucket=thawer.results_bucket,
                   key=hot_key, storage_class="STANDARD")
     thawer.metrics.objects.inc()
     thawer.metrics.bytes.inc(obj.size)
     return True
+
+
+def _restore_again(job: Job, key: str, storage_class: str, *, thawer: Thawer) -> None:
+    """Request an expired restore again: the job's own tier first when S3 offers it for the
+    class, then Standard (always accepted; DEEP_ARCHIVE has no Expedited)."""
+    preferred = job.restore_tier if job.restore_tier in ("Expedited", "Bulk") else None
+    if storage_class == "DEEP_ARCHIVE" and preferred == "Expedited":
+        preferred = None
+    tiers = [preferred, "Standard"] if preferred else ["Standard"]
+    tier = request_restore(
+        thawer.s3, bucket=thawer.archive_bucket, key=key, days=thawer.settings.restore_days,
+        tiers=tiers,
+        on_fallback=lambda refused, nxt: log.warning("expedited_restore_refused", key=key,
+                                                     refused=refused, falling_back_to=nxt),
+    )
+    thawer.metrics.restores_requested_again.inc()
+    log.warning("expired_restore_requested_again", key=key, tier=tier,
+                restore_days=thawer.settings.restore_days)
 
 
 def _schedule_archiving_again(job: Job, *, changed_at: datetime | None, thawer: Thawer) -> None:

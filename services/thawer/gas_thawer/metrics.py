@@ -28,6 +28,12 @@ class ThawerMetrics:
             "Bytes copied back to the results bucket and verified.",
             registry=registry,
         )
+        self.restores_requested_again = Counter(
+            "gas_thawer_restores_requested_again_total",
+            "Archive objects whose restored copy had expired before the thaw (a thawer outage "
+            "longer than GAS_RESTORE_DAYS): their restore was requested again.",
+            registry=registry,
+        )
         self.restore_seconds = Histogram(
             "gas_thawer_restore_seconds",
             "Time from the restore request to the job being hot again.",

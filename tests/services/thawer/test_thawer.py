@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gas_core.events import ArchiveRequested, JobRestored, S3RestoreNotification
-from gas_core.jobs import StorageState
+from gas_core.jobs import Job, StorageState
 from gas_core.settings import Tier
 from gas_thawer.handler import RestoreNotRecorded, handle_restore_notification
 from tests.services.archiver.lifecycle_support import (
@@ -28,6 +28,16 @@ def _archived_and_restoring(life: Lifecycle, user_id: str):  # type: ignore[no-u
     life.upgrade(user_id)
     assert life.job(job).storage is StorageState.RESTORING
     return job
+
+
+def _recorded_restoring(life: Lifecycle, user_id: str, **fields: str) -> tuple[Job, Job, Job]:
+    """A job archived, then recorded `restoring` with no restore on its objects: (as submitted,
+    archived, restoring)."""
+    job = life.completed_job(user_id)
+    life.archive(job)
+    archived = life.job(job)
+    return job, archived, life.repository.transition_storage(
+        archived, StorageState.RESTORING, **fields)
 
 
 def test_a_finished_restore_is_copied_back_verified_and_the_job_is_hot_again(
@@ -50,11 +60,8 @@ def test_a_finished_restore_is_copied_back_verified_and_the_job_is_hot_again(
 def test_the_job_stays_restoring_until_every_object_is_back(
     life: Lifecycle, user_id: str
 ) -> None:
-    job = life.completed_job(user_id)
-    life.archive(job)
-    archived = life.job(job)
+    job, archived, restoring = _recorded_restoring(life, user_id)
     first, *rest = sorted(archived.archived_objects.values(), key=lambda o: o.key)
-    restoring = life.repository.transition_storage(archived, StorageState.RESTORING)
     s3 = life.aws.s3
 
     def restore(key: str) -> None:
@@ -72,6 +79,32 @@ def test_the_job_stays_restoring_until_every_object_is_back(
         restore(obj.key)
     last = s3_restore_notification(life.archive_bucket, rest[-1].key)
     assert handle_restore_notification(last, thawer=life.thawer) == {job.job_id: "thawed"}
+    life.assert_hot_and_intact(job)
+
+
+def test_a_restore_that_expired_before_the_thaw_is_requested_again_then_thawed(
+    life: Lifecycle, user_id: str
+) -> None:
+    # The restorer asked for every object and recorded `restoring`, then the thawer was down
+    # longer than GAS_RESTORE_DAYS: the restored copies expired, S3 shows no restore any more.
+    job, archived, _ = _recorded_restoring(life, user_id, restore_tier="Expedited")
+    s3 = Intercept(life.aws.s3, "restore_object")
+
+    late_event = life.restore_event(archived)
+    outcome = handle_restore_notification(late_event, thawer=replace(life.thawer, s3=s3))
+
+    assert outcome == {job.job_id: "waiting"}
+    assert life.job(job).storage is StorageState.RESTORING
+    requested = sorted(kwargs["Key"] for _args, kwargs in s3.calls)
+    assert requested == sorted(obj.key for obj in archived.archived_objects.values())
+    for _args, kwargs in s3.calls:
+        assert kwargs["RestoreRequest"] == {
+            "Days": life.thawer.settings.restore_days,
+            "GlacierJobParameters": {"Tier": "Expedited"}}
+    assert life.metric("thawer", "gas_thawer_restores_requested_again_total") == len(
+        archived.archived_objects)
+    # The new restores complete; S3's events for them finish the thaw.
+    assert life.thaw(job) == {job.job_id: "thawed"}
     life.assert_hot_and_intact(job)
 
 
