@@ -175,6 +175,9 @@ class ArchivedObject(BaseModel):
     size: int
     sha256: str  # base64 SHA-256 of the content, as S3 reports it (ChecksumSHA256)
     storage_class: str
+    # Objects over 5 GiB are copied in parts: the composite SHA-256 every copy of them holds
+    # (gas_core.objects).
+    composite_sha256: str | None = None
 
 
 class Job(BaseModel):

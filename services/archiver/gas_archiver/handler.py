@@ -45,7 +45,7 @@ from gas_core.jobs import (
     results_prefix,
 )
 from gas_core.logging import bind_message_fields, get_logger
-from gas_core.objects import content_sha256, copy_verified, head_object, matches
+from gas_core.objects import content_checksums, copy_verified, head_object, matches
 from gas_core.settings import Tier
 
 if TYPE_CHECKING:
@@ -230,21 +230,23 @@ def _archive_object(key: str, *, archiver: Archiver) -> ArchivedObject:
         # Hot copies are deleted only after `archived` is recorded, so while archiving they
         # exist; a missing one means the results were never (fully) written.
         raise ResultMissing(f"s3://{archiver.results_bucket}/{key} is missing")
-    sha256 = content_sha256(s3, source)
+    checksums = content_checksums(s3, source)
     existing = head_object(s3, archiver.archive_bucket, key)
-    if matches(existing, size=source.size, sha256=sha256) and (
+    if matches(existing, size=source.size, sha256=checksums.sha256,
+               composite_sha256=checksums.composite_sha256) and (
         existing is not None and existing.storage_class == storage_class
-    ):
+    ):  # fmt: skip
         copied = existing  # copied and verified by an earlier attempt
     else:
         copied = copy_verified(
-            s3, source=source, sha256=sha256, bucket=archiver.archive_bucket, key=key,
+            s3, source=source, checksums=checksums, bucket=archiver.archive_bucket, key=key,
             storage_class=storage_class,
         )
         archiver.metrics.objects.inc()
         archiver.metrics.bytes.inc(source.size)
     return ArchivedObject(
-        key=key, size=copied.size, sha256=sha256, storage_class=copied.storage_class
+        key=key, size=copied.size, sha256=checksums.sha256, storage_class=copied.storage_class,
+        composite_sha256=checksums.composite_sha256,
     )
 
 
@@ -276,7 +278,8 @@ def _remove_archive_copies(job: Job, *, archiver: Archiver) -> None:
 def _delete_hot_copies(job: Job, *, archiver: Archiver) -> None:
     for obj in job.archived_objects.values():
         archived = head_object(archiver.s3, archiver.archive_bucket, obj.key)
-        if not matches(archived, size=obj.size, sha256=obj.sha256):
+        if not matches(archived, size=obj.size, sha256=obj.sha256,
+                       composite_sha256=obj.composite_sha256):
             log.error("archive_copy_missing_hot_copy_kept", key=obj.key)
             continue
         assert archived is not None

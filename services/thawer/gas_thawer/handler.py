@@ -43,6 +43,7 @@ from gas_core.jobs import (
 from gas_core.logging import bind_context, bind_message_fields, get_logger
 from gas_core.objects import (
     RESTORE_REQUIRED_CLASSES,
+    Checksums,
     copy_verified,
     head_object,
     matches,
@@ -182,7 +183,7 @@ def _thaw_object(job: Job, kind: str, obj: ArchivedObject, *, thawer: Thawer) ->
     """True when the object is back in the results bucket, verified."""
     hot_key = job.result_keys.get(kind, obj.key)
     if matches(head_object(thawer.s3, thawer.results_bucket, hot_key),
-               size=obj.size, sha256=obj.sha256):
+               size=obj.size, sha256=obj.sha256, composite_sha256=obj.composite_sha256):
         return True
     archived = head_object(thawer.s3, thawer.archive_bucket, obj.key)
     if archived is None:
@@ -195,7 +196,9 @@ def _thaw_object(job: Job, kind: str, obj: ArchivedObject, *, thawer: Thawer) ->
             # restore (ongoing or done) until its copy expires: none at all means it expired.
             _restore_again(job, archived.key, archived.storage_class, thawer=thawer)
         return False
-    copy_verified(thawer.s3, source=archived, sha256=obj.sha256, bucket=thawer.results_bucket,
+    copy_verified(thawer.s3, source=archived,
+                  checksums=Checksums(obj.size, obj.sha256, obj.composite_sha256),
+                  bucket=thawer.results_bucket,
                   key=hot_key, storage_class="STANDARD")
     thawer.metrics.objects.inc()
     thawer.metrics.bytes.inc(obj.size)
