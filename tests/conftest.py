@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
+from gas_cli.emulator import start_emulator
 from gas_core.aws import AwsClients
 from gas_core.settings import GasSettings
 from tests.support import emulator_settings, free_port, require_or_skip
@@ -25,8 +25,7 @@ def moto_endpoint() -> Iterator[str]:
     # The emulator's web server logs every request at INFO; keep test output readable.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = start_emulator(port)
     yield f"http://127.0.0.1:{port}"
     server.stop()
 

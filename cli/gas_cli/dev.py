@@ -23,6 +23,7 @@ from typing import IO
 
 from moto.server import ThreadedMotoServer
 
+from gas_cli.emulator import start_emulator
 from gas_cli.infra import Infrastructure
 from gas_core.settings import GasSettings
 
@@ -148,9 +149,7 @@ class DevStack:
         # The emulator's web server logs every request; the services' own logs say more.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         emulator_port = free_port()
-        self._emulator = ThreadedMotoServer(ip_address="127.0.0.1", port=emulator_port,
-                                            verbose=False)
-        self._emulator.start()
+        self._emulator = start_emulator(emulator_port)
         emulator_url = f"http://127.0.0.1:{emulator_port}"
         self.emulator_url = emulator_url
         self.say("gas", f"AWS emulator (moto) on {emulator_url}")

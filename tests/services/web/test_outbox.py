@@ -3,6 +3,7 @@ absent unless running against an emulator in development."""
 
 from __future__ import annotations
 
+import io
 import uuid
 
 from fastapi.testclient import TestClient
@@ -66,3 +67,24 @@ def test_there_is_no_outbox_without_an_emulator(
         dev_login(client, "someone")
         assert client.get("/dev/outbox").status_code == 404
         assert "/dev/outbox" not in client.get("/jobs").text
+
+
+def test_the_outbox_still_reads_mail_after_multipart_uploads(
+    web_aws: AwsClients, web_settings: WebSettings
+) -> None:
+    # The emulator's dump used to fail (HTTP 500) while parts of a multipart upload were
+    # tracked, e.g. after the annotator uploaded a result over 8 MB (gas_cli.emulator).
+    from boto3.s3.transfer import TransferConfig
+
+    to = f"big-{uuid.uuid4().hex[:8]}@example.org"
+    sender = f"{uuid.uuid4().hex[:8]}@example.org"
+    web_aws.ses.verify_email_identity(EmailAddress=sender)
+    web_aws.s3.upload_fileobj(
+        io.BytesIO(b"\0" * (11 * 1024**2)), web_settings.names.results_bucket,
+        f"results/{uuid.uuid4().hex}/big.tsv",
+        Config=TransferConfig(multipart_threshold=5 * 1024**2, multipart_chunksize=5 * 1024**2))
+    _send(web_aws, sender, to, "After a big upload")
+
+    endpoint = str(web_settings.aws_endpoint_url)
+    assert [m.subject for m in read_outbox(endpoint=endpoint, recipient=to)] == [
+        "After a big upload"]
