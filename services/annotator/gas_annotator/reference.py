@@ -309,7 +309,9 @@ def _split_gff(
                 if handle is None:
                     paths[contig] = out_dir / f"{_safe_name(contig)}.gff3.gz"
                     # One open file per contig for the whole pass; closed in `finally` below.
-                    handle = gzip.open(paths[contig], "wb", compresslevel=6)  # noqa: SIM115
+                    # mtime=0: the same input gives the same bytes (and checksums) whatever
+                    # the second of the build (gzip stores the time in its header).
+                    handle = gzip.GzipFile(paths[contig], "wb", compresslevel=6, mtime=0)
                     handle.write(b"##gff-version 3\n")
                     handles[contig] = handle
                 handle.write(out_line.encode())
