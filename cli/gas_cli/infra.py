@@ -28,6 +28,10 @@ from gas_core.resources import (
 )
 from gas_core.settings import GasSettings
 
+# Days after which S3 removes the parts of a multipart upload nobody completed or aborted.
+INCOMPLETE_UPLOAD_DAYS = 2
+ABORT_UPLOADS_RULE = "gas-abort-incomplete-multipart-uploads"
+
 
 @dataclass(frozen=True)
 class Change:
@@ -351,6 +355,35 @@ class Infrastructure:
                 },
             ),
         )
+        # A multipart upload that never completes (a pod killed mid-upload or mid-copy, where the
+        # abort in gas_core.objects cannot run) is invisible but billed: S3 removes its parts.
+        # Only this rule is ours: rules an operator adds (docs/operations.md) are kept.
+        ours = {
+            "ID": ABORT_UPLOADS_RULE,
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": INCOMPLETE_UPLOAD_DAYS},
+        }
+
+        def lifecycle_rules() -> list[Any]:
+            try:
+                return list(s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"])
+            except ClientError as error:
+                if _error_code(error) != "NoSuchLifecycleConfiguration":
+                    raise
+                return []
+
+        def others_and_ours() -> list[Any]:
+            return [*(r for r in lifecycle_rules() if r.get("ID") != ABORT_UPLOADS_RULE), ours]
+
+        self._ensure_bucket_setting(
+            name, exists, "abort incomplete multipart uploads",
+            read=lambda: _our_rule(lifecycle_rules()),
+            missing_codes=(),
+            desired=_our_rule([ours]),
+            write=lambda _d: s3.put_bucket_lifecycle_configuration(
+                Bucket=name, LifecycleConfiguration={"Rules": others_and_ours()}),
+        )
         if bucket is Bucket.INPUTS:
             # Browsers upload straight to S3 with a presigned POST from the web origin.
             cors = [{
@@ -437,6 +470,16 @@ def _same_attribute(current: str | None, desired: str) -> bool:
 def _encryption_algorithms(response: Any) -> list[str]:
     rules = response["ServerSideEncryptionConfiguration"]["Rules"]
     return sorted(r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules)
+
+
+def _our_rule(rules: list[Any]) -> tuple[str, int | None] | None:
+    """GAS's lifecycle rule among `rules`, as (status, days before incomplete uploads are
+    aborted); None when absent."""
+    for rule in rules:
+        if rule.get("ID") == ABORT_UPLOADS_RULE:
+            days = rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation")
+            return str(rule.get("Status", "")), days
+    return None
 
 
 def _normalise_cors(rules: Any) -> list[dict[str, Any]]:

@@ -57,7 +57,9 @@ ACCESS: dict[str, Access] = {
         table=(*TABLE_READ, "dynamodb:UpdateItem"),
         objects=(
             (Bucket.INPUTS, "inputs/*", ("s3:GetObject",)),
-            (Bucket.RESULTS, "results/*", ("s3:PutObject", "s3:GetObject")),
+            # AbortMultipartUpload: large results are uploaded in parts, aborted on failure.
+            (Bucket.RESULTS, "results/*",
+             ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload")),
             (Bucket.RESULTS, "references/*", ("s3:GetObject",)),
         ),
         consumes=Queue.ANNOTATOR,
@@ -70,7 +72,9 @@ ACCESS: dict[str, Access] = {
         objects=(
             (Bucket.RESULTS, "results/*", ("s3:GetObject", "s3:DeleteObject")),
             # DeleteObject: an archive abandoned after an upgrade removes its copies.
-            (Bucket.ARCHIVE, "results/*", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject")),
+            # AbortMultipartUpload: a failed copy of a result over 5 GiB (copied in parts).
+            (Bucket.ARCHIVE, "results/*",
+             ("s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload")),
         ),
         consumes=Queue.ARCHIVER,
         # Windows longer than SQS's 15-minute delay re-delay the message on its own queue.
@@ -89,7 +93,8 @@ ACCESS: dict[str, Access] = {
         objects=(
             # RestoreObject: a restore whose copy expired before the thaw is requested again.
             (Bucket.ARCHIVE, "results/*", ("s3:GetObject", "s3:DeleteObject", "s3:RestoreObject")),
-            (Bucket.RESULTS, "results/*", ("s3:PutObject", "s3:GetObject")),
+            (Bucket.RESULTS, "results/*",
+             ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload")),
         ),
         consumes=Queue.THAWER,
         publishes=(Topic.JOB_RESULTS,),

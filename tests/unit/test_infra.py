@@ -61,6 +61,9 @@ def test_apply_on_an_empty_account_creates_everything(
         assert all(block.values())
         rules = aws.s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
         assert rules["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        [lifecycle] = aws.s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+        assert lifecycle["Status"] == "Enabled"
+        assert lifecycle["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 2}
     cors = aws.s3.get_bucket_cors(Bucket=names.inputs_bucket)["CORSRules"]
     assert "POST" in cors[0]["AllowedMethods"]
     notification = aws.s3.get_bucket_notification_configuration(Bucket=names.archive_bucket)
@@ -103,6 +106,25 @@ def test_apply_repairs_drift(applied: tuple[GasSettings, AwsClients, list[Any]])
     assert infra.plan() == []
     attributes = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
     assert attributes["Attributes"]["VisibilityTimeout"] == "60"
+
+
+def test_apply_restores_its_lifecycle_rule_and_keeps_the_operators(
+    applied: tuple[GasSettings, AwsClients, list[Any]],
+) -> None:
+    settings, aws, _ = applied
+    archive = settings.names.archive_bucket
+    operators_rule = {"ID": "expire-noncurrent", "Status": "Enabled", "Filter": {"Prefix": ""},
+                      "NoncurrentVersionExpiration": {"NoncurrentDays": 30}}
+    # An operator replaces the rules with their own (docs/operations.md suggests one).
+    aws.s3.put_bucket_lifecycle_configuration(
+        Bucket=archive, LifecycleConfiguration={"Rules": [operators_rule]})  # type: ignore[typeddict-item]
+    infra = Infrastructure(settings, aws)
+    [change] = infra.apply()
+    assert str(change) == f"~ update bucket {archive}: abort incomplete multipart uploads"
+    assert infra.plan() == []
+    rules = aws.s3.get_bucket_lifecycle_configuration(Bucket=archive)["Rules"]
+    assert sorted(r["ID"] for r in rules) == ["expire-noncurrent",
+                                              "gas-abort-incomplete-multipart-uploads"]
 
 
 def _drain_all(aws: AwsClients, settings: GasSettings) -> dict[Queue, list[str]]:
