@@ -7,6 +7,7 @@ import gzip
 import itertools
 import json
 import random
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -179,6 +180,33 @@ def test_known_variant_gets_rsid_frequency_and_clinvar(tmp_path: Path, demo_bund
     assert summary["clinvar_pathogenic_count"] == 1
     hit = summary["clinvar_pathogenic"][0]
     assert hit["gene"] and hit["protein_change"].startswith("p.")
+
+
+def test_known_variants_are_found_in_every_cluster_of_a_gapped_input(
+    tmp_path: Path, demo_bundle: Bundle
+) -> None:
+    # An exome-like input (records in clusters, long gaps): annotate reads the known variants
+    # only around the clusters (chunk.known_regions). Every known variant is still found, and
+    # the result equals reading the chunk's whole span.
+    with pysam.VariantFile(str(demo_bundle.known_paths()[0][1])) as known_file:
+        known = [r for r in known_file if len(r.alts or ()) == 1]
+    positions = [r.pos for r in known]
+    assert max(b - a for a, b in itertools.pairwise(positions)) > 1_000  # gaps in the input
+    vcf = write_vcf(tmp_path / "gapped.vcf",
+                    [("1", r.pos, ".", r.ref, r.alts[0]) for r in known])  # type: ignore[index]
+
+    def run(name: str, gap_bp: int) -> AnnotationResult:
+        return annotate(vcf, reference_dir=demo_bundle.root, out_dir=tmp_path / name,
+                        options=EngineOptions(known_region_gap_bp=gap_bp))
+
+    clusters, whole = run("clusters", 50), run("whole", 10**9)
+    assert "known variants read in 1 region(s)" in whole.log.read_text()
+    regions = re.search(r"known variants read in (\d+) region", clusters.log.read_text())
+    assert regions and int(regions.group(1)) > 1
+    assert clusters.summary_data["known"] == whole.summary_data["known"] == len(known)
+    assert clusters.tsv.read_text() == whole.tsv.read_text()
+    with gzip.open(clusters.vcf, "rt") as a, gzip.open(whole.vcf, "rt") as b:
+        assert a.read() == b.read()
 
 
 def test_summary_is_labelled_synthetic_with_tool_versions(

@@ -55,6 +55,10 @@ class EngineOptions:
     context_distance: int = 5_000
     # Target number of records inside bcftools norm's re-sorting window (see chunk.norm_window).
     norm_window_records: int = 50
+    # Known variants are looked up only around the chunk's records: the chunk's span is cut
+    # where consecutive records are further apart than this, and annotate jumps over the gaps
+    # through the index instead of reading every known variant in them (see chunk.known_regions).
+    known_region_gap_bp: int = 10_000
     # Parquet row group size: what the web reads at a time when filtering and paging.
     parquet_row_group: int = 65_536
     # Run the engine in a child process. bcftools inside pysam is C code written for one run
@@ -285,6 +289,7 @@ def _context(
         to_user=to_user,
         context_distance=options.context_distance,
         norm_window_records=options.norm_window_records,
+        known_region_gap_bp=options.known_region_gap_bp,
     )
 
 

@@ -86,6 +86,7 @@ class ChunkContext:
     to_user: dict[str, str]  # bundle contig -> user's name
     context_distance: int
     norm_window_records: int
+    known_region_gap_bp: int = 10_000
     local_csq: bool = True
     presort: bool = False
 
@@ -192,15 +193,13 @@ def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR09
     sources = [(path, _known_columns(id_is_rsid, af, clnsig)) for path, id_is_rsid, af, clnsig
                in ctx.known]  # fmt: skip
     sources = [(path, columns) for path, columns in sources if columns] or [("", "")]
-    # Without a region the synced reader streams the known file from its first record up to
-    # the chunk; -R jumps there through both indexes. The region is the span of the chunk's
-    # records after norm (left-alignment moves them left, trimming a shared prefix right), read
-    # from csq's sorted, indexed output, so it drops nothing.
+    # Without regions the synced reader streams the known file from its first record up to
+    # the chunk; -R jumps there through both indexes (see known_regions).
     region = work / "region.tsv"
-    span = _position_span(csq_out, spec.contig, spec.last_pos)
-    first = span[0] if span else None
-    if span:
-        region.write_text(f"{spec.contig}\t{span[0]}\t{span[1]}\n")
+    regions = known_regions(csq_out, spec, ctx.known_region_gap_bp)
+    first = regions[0][0] if regions else None
+    if regions:
+        region.write_text("".join(f"{spec.contig}\t{a}\t{b}\n" for a, b in regions))
     annotated = csq_out
     for i, (path, columns) in enumerate(sources):
         last = i == len(sources) - 1
@@ -209,7 +208,9 @@ def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR09
         if path:
             args += ["-a", path, "-c", columns]
             if first is not None:
-                args += ["-R", str(region)]
+                # Position-based: each record lies in exactly one region (they are disjoint),
+                # and a known variant can only match a record at its own position.
+                args += ["-R", str(region), "--regions-overlap", "0"]
         if last:
             # Every chunk gets the same header lines (-h), even one left empty by REF-mismatch
             # removal: the naive concatenation of chunk VCFs needs identical headers.
@@ -245,6 +246,7 @@ def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR09
     log.append(
         f"chunk {spec.index}: {spec.contig}:{spec.first_pos}-{spec.last_pos} "
         f"{spec.records:,} records -> {rows.num_rows:,} rows; norm -w {window}; "
+        f"known variants read in {len(regions)} region(s); "
         + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
         + f"; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB"
     )
@@ -267,6 +269,31 @@ def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR09
         text=annotated,
         splice=splice,
     )
+
+
+def known_regions(bcf: Path, spec: ChunkSpec, gap_bp: int) -> list[tuple[int, int]]:
+    """Where `annotate` reads the known variants for a chunk: the positions of its records
+    after norm (left-alignment moves them left, trimming a shared prefix right), from csq's
+    sorted, indexed output, as disjoint ranges that hold every record.
+
+    One range, the chunk's span, when the input has no gap over validate.GAP_BP (dense input,
+    a whole-genome VCF's typical spacing): jumping would not skip enough to pay. Otherwise the
+    span is cut wherever records are more than `gap_bp` apart, so for an exome or a panel
+    (clusters of records, long gaps) annotate reads the known file only around the clusters:
+    a 30k-record chunk across a 19 Mb gap took 0.38 s instead of 5.2 s against 7.4M known
+    variants (docs/annotation.md).
+    """
+    if spec.skipped == 0:
+        span = _position_span(bcf, spec.contig, spec.last_pos)
+        return [span] if span else []
+    text = pysam.bcftools.query("-f", "%POS\n", str(bcf))
+    pos = np.array(str(text).split(), dtype=np.int64)
+    if len(pos) == 0:
+        return []
+    cut = np.flatnonzero(np.diff(pos) > gap_bp)
+    starts = np.concatenate([pos[:1], pos[cut + 1]])
+    ends = np.concatenate([pos[cut], pos[-1:]])
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
 
 
 def _position_span(bcf: Path, contig: str, last_input: int) -> tuple[int, int] | None:
