@@ -167,6 +167,8 @@ variables; queue names and the CloudWatch metric names come from values (monitor
   targets:
     - expr: sum by (outcome) (rate(gas_thawer_jobs_total{ {{- $ns -}} }[$__rate_interval])) * 60
       legend: '{{`{{outcome}}`}}'
+    - expr: sum(rate(gas_thawer_restores_requested_again_total{ {{- $ns -}} }[$__rate_interval])) * 60
+      legend: expired restores requested again
 - title: Restore request to hot again
   unit: s
   targets:
