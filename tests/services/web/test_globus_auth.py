@@ -91,6 +91,16 @@ def _form(call: object) -> dict[str, list[str]]:
     return parse_qs(body if isinstance(body, str) else body.decode())
 
 
+def _live_introspection() -> RegisteredResponse:
+    """Serve the canned introspection answer (active, for this client) with a live expiry: the
+    canned `exp` is long past. Returns the canned response (its metadata names the identity)."""
+    canned = load_response("auth.oauth2_token_introspect")
+    body = dict(canned.json) | {"exp": int(time.time()) + 600}  # type: ignore[arg-type]
+    responses.replace(responses.POST, "https://auth.globus.org/v2/oauth2/token/introspect",
+                      json=body)
+    return canned
+
+
 def test_login_with_globus_creates_the_profile_and_a_session(
     globus_client: tuple[TestClient, GlobusAuth], repository: JobRepository, user_id: str
 ) -> None:
@@ -157,12 +167,8 @@ def test_api_tokens_are_introspected_and_cached(
     globus_client: tuple[TestClient, GlobusAuth], repository: JobRepository
 ) -> None:
     client, _ = globus_client
-    canned = load_response("auth.oauth2_token_introspect")
+    canned = _live_introspection()
     identity = canned.metadata["id"]
-    # The canned answer's `exp` is long past; serve the same answer with a live expiry.
-    body = dict(canned.json) | {"exp": int(time.time()) + 600}  # type: ignore[arg-type]
-    responses.replace(responses.POST, "https://auth.globus.org/v2/oauth2/token/introspect",
-                      json=body)
     first = client.get("/api/v1/me", headers={"Authorization": "Bearer real-token"})
     assert first.status_code == 200
     assert first.json()["user_id"] == identity and first.json()["email"] == canned.metadata["email"]
@@ -297,14 +303,6 @@ def _native_tokens(
     return {"access_token": access, "refresh_token": refresh, "expires_in": expires_in,
             "scope": f"https://auth.globus.org/scopes/{client_id}/all", "token_type": "Bearer",
             "resource_server": client_id, "other_tokens": []}
-
-
-def _live_introspection() -> None:
-    """The canned introspection answer (active, for this client) with an expiry ahead."""
-    canned = load_response("auth.oauth2_token_introspect")
-    body = dict(canned.json) | {"exp": int(time.time()) + 600}  # type: ignore[arg-type]
-    responses.replace(responses.POST, "https://auth.globus.org/v2/oauth2/token/introspect",
-                      json=body)
 
 
 def test_cli_globus_login_exchanges_the_code_with_pkce_and_keeps_tokens_private(

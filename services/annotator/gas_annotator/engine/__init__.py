@@ -69,13 +69,9 @@ class EngineOptions:
 
 
 @dataclass(frozen=True)
-class AnnotationResult:
-    vcf: Path
-    vcf_index: Path
-    tsv: Path
-    summary: Path
-    log: Path
-    parquet: Path
+class AnnotationResult(Outputs):
+    """The output files, with the parsed summary and the number of records annotated."""
+
     summary_data: dict[str, Any]
     variant_count: int
 
@@ -261,12 +257,7 @@ def _annotate_here(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return AnnotationResult(
-        vcf=outputs.vcf,
-        vcf_index=outputs.vcf_index,
-        tsv=outputs.tsv,
-        summary=outputs.summary,
-        log=outputs.log,
-        parquet=outputs.parquet,
+        **vars(outputs),
         summary_data=json.loads(outputs.summary.read_text()),
         variant_count=int(summary["variants"]["annotated"]),
     )

@@ -174,6 +174,17 @@ def _binary_error(line: int) -> InputError:
     )
 
 
+def _text_line(raw: bytes, lineno: int) -> str:
+    """One line as text, or the binary-input error naming it (not UTF-8, or a NUL byte)."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _binary_error(lineno) from exc
+    if "\x00" in line:
+        raise _binary_error(lineno)
+    return line
+
+
 class _Reader:
     """Header lines, then newline-terminated blocks of the data section, as bytes."""
 
@@ -348,12 +359,7 @@ class Validator:
             if not raw:
                 break
             lineno += 1
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise _binary_error(lineno) from exc
-            if "\x00" in line:
-                raise _binary_error(lineno)
+            line = _text_line(raw, lineno)
             if line.startswith("##"):
                 if line.startswith("##contig=") or line.startswith(_OWN_INFO_PREFIXES):
                     continue
@@ -586,13 +592,7 @@ class Validator:
         lineno = first_line - 1
         for raw in block.splitlines(keepends=True):
             lineno += 1
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise _binary_error(lineno) from exc
-            if "\x00" in line:
-                raise _binary_error(lineno)
-            self._slow_line(line.rstrip("\r\n"), lineno)
+            self._slow_line(_text_line(raw, lineno).rstrip("\r\n"), lineno)
 
     def _slow_line(self, line: str, lineno: int) -> None:  # noqa: PLR0912 - one branch per check
         if not line.strip():
