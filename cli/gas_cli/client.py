@@ -1,6 +1,6 @@
 """Client commands of `gas`: log in, submit files, follow jobs and download results.
 
-They talk to the REST API (DESIGN §8) of a GAS server — `gas dev` locally, or a deployment.
+They talk to the REST API of a GAS server — `gas dev` locally, or a deployment.
 Credentials live in `~/.config/gas/credentials.json` (mode 0600; `--config-dir` or
 GAS_CONFIG_DIR overrides the folder): a development token (`dev:<user>`, only accepted by a
 server in development login mode) or Globus tokens from the native-app login flow, refreshed

@@ -1,4 +1,4 @@
-"""`gas dev`: the whole system on one machine, offline (DESIGN §6).
+"""`gas dev`: the whole system on one machine, offline.
 
 An embedded AWS emulator (moto server) on 127.0.0.1, `infra apply` against it, then each
 service as its own process, exactly as in a pod: same module, same settings, only the

@@ -126,7 +126,7 @@ def policy_document(service: str, infra: Infrastructure) -> dict[str, Any]:
     if access.consumes is not None:
         statements.append({"Sid": "ConsumeOwnQueue", "Effect": "Allow", "Action": CONSUME,
                            "Resource": [infra.queue_arn(names.queue(access.consumes))]})
-        # Poison messages go to the DLQ directly (DESIGN §5).
+        # Poison messages go to the DLQ directly.
         statements.append({"Sid": "PoisonToDeadLetterQueue", "Effect": "Allow",
                            "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
                            "Resource": [infra.queue_arn(names.dlq(access.consumes))]})

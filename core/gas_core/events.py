@@ -1,4 +1,4 @@
-"""Message schemas for every topic (DESIGN §4), with type and version.
+"""Message schemas for every topic, with type and version.
 
 Each event is a pydantic model with a literal `type` (the discriminator) and `version`.
 Publishing sets the SNS message attributes that subscriptions filter on (`event_type`, and

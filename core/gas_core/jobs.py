@@ -1,4 +1,4 @@
-"""Jobs and user profiles in the one shared DynamoDB table (DESIGN §3).
+"""Jobs and user profiles in the one shared DynamoDB table.
 
 This module owns every key format, attribute name and state transition; nothing else builds a
 key or writes the table. Two kinds of write keep concurrent services honest:
@@ -224,7 +224,7 @@ class Job(BaseModel):
         return self.status in (JobStatus.COMPLETED, JobStatus.FAILED)
 
     def to_api(self) -> dict[str, Any]:
-        """The job as the REST API shows it (DESIGN §8): no keys, leases or internals."""
+        """The job as the REST API shows it: no keys, leases or internals."""
         return {
             "job_id": self.job_id,
             "status": self.status.value,

@@ -28,7 +28,7 @@ MESSAGE_SECONDS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
 
 
 class WorkerMetrics:
-    """Metrics every SQS consumer exports (DESIGN §5)."""
+    """Metrics every SQS consumer exports."""
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.messages = Counter(

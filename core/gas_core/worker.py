@@ -1,4 +1,4 @@
-"""The SQS consumer loop, written once for every worker service (DESIGN §5).
+"""The SQS consumer loop, written once for every worker service.
 
 * Long-poll receives, never more messages than there are free handler slots, so a message is
   only taken when it can start at once (and one fetched during shutdown is released at once).

@@ -1,4 +1,4 @@
-"""The SQS consumer loop (DESIGN §5), against the emulator with real timeouts kept short."""
+"""The SQS consumer loop, against the emulator with real timeouts kept short."""
 
 from __future__ import annotations
 

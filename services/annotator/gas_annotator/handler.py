@@ -1,4 +1,4 @@
-"""The annotator's message handler: one `job.requested` → one annotated result (DESIGN §4.2).
+"""The annotator's message handler: one `job.requested` → one annotated result.
 
 Idempotent under duplicate delivery:
 * a finished job does no work (its outcome event is published again, in case the worker that

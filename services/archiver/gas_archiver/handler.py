@@ -1,4 +1,4 @@
-"""The archiver: free users' results move to the archive bucket after retention (DESIGN §4.4).
+"""The archiver: free users' results move to the archive bucket after retention.
 
 One message (`job.completed` for a free user, or `job.archive_requested` after a downgrade)
 walks a job through these steps; every step is idempotent, so a crash anywhere followed by

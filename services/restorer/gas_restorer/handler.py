@@ -1,4 +1,4 @@
-"""The restorer: what a tier change means for a user's results (DESIGN §4.5).
+"""The restorer: what a tier change means for a user's results.
 
 It acts on the tier in the profile when the message is handled, never on the event's: a
 late or duplicate event then does the right thing for where the user is now (a downgrade

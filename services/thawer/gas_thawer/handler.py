@@ -1,4 +1,4 @@
-"""The thawer: restored archive objects go back to the results bucket (DESIGN §4.6).
+"""The thawer: restored archive objects go back to the results bucket.
 
 S3 sends one `ObjectRestore:Completed` notification per object. The archive key is the
 object's results key (`results/{user_id}/{job_id}/...`), so it names the job. Each

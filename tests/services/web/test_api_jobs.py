@@ -1,4 +1,4 @@
-"""The jobs API (DESIGN §8): uploads bound to user and job, checked submits, listing, reading."""
+"""The jobs API: uploads bound to user and job, checked submits, listing, reading."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Submitting a job (DESIGN §4 flow 1): a presigned POST bound to one user and job, then checks
+"""Submitting a job: a presigned POST bound to one user and job, then checks
 of what was actually uploaded, then the PENDING job and its `job.requested` event.
 
 The presigned POST carries the tier's size cap in its policy, but the emulator does not enforce

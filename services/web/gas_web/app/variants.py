@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-# The TSV column contract (DESIGN §8): API rows have exactly these keys.
+# The TSV column contract: API rows have exactly these keys.
 COLUMNS = ("chrom", "pos", "id", "ref", "alt", "gene", "transcript", "consequence", "impact",
            "protein_change", "known_id", "clinvar", "allele_frequency")
 IMPACTS = ("HIGH", "MODERATE", "LOW", "MODIFIER")

@@ -1,4 +1,4 @@
-"""Request and response bodies of the REST API (DESIGN §8), for validation and the OpenAPI docs."""
+"""Request and response bodies of the REST API, for validation and the OpenAPI docs."""
 
 from __future__ import annotations
 
