@@ -1,4 +1,4 @@
-"""`gas infra apply | plan`: create or update every AWS resource GAS uses (docs/architecture.md), idempotently.
+"""`gas infra apply | plan`: create or update every AWS resource GAS uses, idempotently.
 
 One pass reads each resource, compares it with what `gas_core.resources` defines, and either
 reports the difference (plan) or makes it so (apply). A second apply finds nothing to change.

@@ -190,6 +190,11 @@ class Job(BaseModel):
     input_file_name: str
     input_key: str
     input_bytes: int | None = None
+    # The exact input object checked at submit (S3 ETag and, on a versioned bucket, VersionId):
+    # the annotator downloads only that object, so a file re-uploaded to the same key after
+    # the checks is never annotated.
+    input_etag: str | None = None
+    input_version_id: str | None = None
     assembly: str = "GRCh38"
     user_tier: Tier = Tier.FREE
     submitted_at: datetime = Field(default_factory=utc_now)

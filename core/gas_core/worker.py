@@ -54,6 +54,18 @@ class PermanentError(Exception):
     """The message can never succeed; the handler has recorded why (e.g. job FAILED)."""
 
 
+class RetryLater(Exception):
+    """Not now, but not a failure: the work waits for something else (another worker's lease,
+    another worker's flag). The worker hands the message back after `delay_seconds` without
+    spending one of its receives toward the DLQ (re-sent with a delay), so waiting can never
+    push a healthy message into the dead-letter queue."""
+
+    def __init__(self, delay_seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay_seconds = delay_seconds
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class MessageContext:
     message_id: str
