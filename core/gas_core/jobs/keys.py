@@ -1,0 +1,61 @@
+"""Key formats of the shared table and of result objects: nothing else spells a key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ulid import ULID
+
+USER_PREFIX = "USER#"
+JOB_PREFIX = "JOB#"
+PROFILE_SK = "PROFILE"
+# Idempotency markers of sent emails live under the user's partition too (never listed as
+# jobs: job queries select `JOB#` sort keys only).
+NOTIFIED_PREFIX = "NOTIFIED#"
+# Result objects, in the results bucket and (same key) in the archive bucket.
+RESULTS_KEY_PREFIX = "results/"
+
+
+def user_pk(user_id: str) -> str:
+    return f"{USER_PREFIX}{user_id}"
+
+
+def job_sk(job_id: str) -> str:
+    return f"{JOB_PREFIX}{job_id}"
+
+
+def new_job_id() -> str:
+    """Time-ordered (ULID), so a user's jobs sort newest-first by sort key alone."""
+    return str(ULID())
+
+
+def notified_sk(kind: str, job_id: str, occurrence: str | None = None) -> str:
+    """Marker of one sent email: `NOTIFIED#{kind}#{job_id}` (+ `#{occurrence}` for events that
+    can recur for the same job, e.g. a second restore after a second archive)."""
+    return f"{NOTIFIED_PREFIX}{kind}#{job_id}" + (f"#{occurrence}" if occurrence else "")
+
+
+def results_prefix(user_id: str, job_id: str) -> str:
+    """Where a job's result objects live: `results/{user_id}/{job_id}/`."""
+    return f"{RESULTS_KEY_PREFIX}{user_id}/{job_id}/"
+
+
+def parse_results_key(key: str) -> tuple[str, str] | None:
+    """(user_id, job_id) of a result object's key, or None for a key of any other shape."""
+    parts = key.split("/")
+    if len(parts) < 4 or f"{parts[0]}/" != RESULTS_KEY_PREFIX or not all(parts[1:4]):
+        return None
+    user_id, job_id = parts[1], parts[2]
+    return (user_id, job_id) if is_job_id(job_id) else None
+
+
+def is_job_id(value: str) -> bool:
+    try:
+        ULID.from_str(value)
+    except ValueError:
+        return False
+    return True
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
