@@ -20,10 +20,12 @@ from gas_core.resources import (
     MAX_RECEIVE_COUNT,
     QUEUES,
     SUBSCRIPTIONS,
+    TABLE_INDEXES,
     Bucket,
     Queue,
     QueueSpec,
     Subscription,
+    TableIndex,
     Topic,
 )
 from gas_core.settings import GasSettings
@@ -124,11 +126,13 @@ class Infrastructure:
                     AttributeDefinitions=[
                         {"AttributeName": "pk", "AttributeType": "S"},
                         {"AttributeName": "sk", "AttributeType": "S"},
+                        *_index_attributes(),
                     ],
                     KeySchema=[
                         {"AttributeName": "pk", "KeyType": "HASH"},
                         {"AttributeName": "sk", "KeyType": "RANGE"},
                     ],
+                    GlobalSecondaryIndexes=[_index_spec(index) for index in TABLE_INDEXES],
                     BillingMode="PAY_PER_REQUEST",
                     SSESpecification={"Enabled": True},
                 )
@@ -139,6 +143,7 @@ class Infrastructure:
             self._change("create", "table", name, "pk/sk, on-demand, encrypted", create)
             if self._dry_run:
                 return
+        self._ensure_table_indexes()
         backups = db.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         pitr = backups.get("PointInTimeRecoveryDescription", {})
         if pitr.get("PointInTimeRecoveryStatus") != "ENABLED":
@@ -147,6 +152,25 @@ class Infrastructure:
                 lambda: db.update_continuous_backups(
                     TableName=name,
                     PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+                ),
+            )
+
+    def _ensure_table_indexes(self) -> None:
+        """Secondary indexes a table created before they existed is missing (one per update:
+        DynamoDB adds one index at a time)."""
+        db = self.aws.dynamodb
+        name = self.names.table
+        table = db.describe_table(TableName=name)["Table"]
+        existing = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+        for index in TABLE_INDEXES:
+            if index.name in existing:
+                continue
+            self._change(
+                "update", "table", name, f"add index {index.name}",
+                lambda index=index: db.update_table(  # type: ignore[misc]
+                    TableName=name,
+                    AttributeDefinitions=_index_attributes(),
+                    GlobalSecondaryIndexUpdates=[{"Create": _index_spec(index)}],
                 ),
             )
 
@@ -450,6 +474,29 @@ class Infrastructure:
         if sender not in identities:
             self._change("create", "email identity", sender, "verification requested",
                          lambda: ses.verify_email_identity(EmailAddress=sender))
+
+
+def _index_attributes() -> list[Any]:
+    return [
+        attribute
+        for index in TABLE_INDEXES
+        for attribute in (
+            {"AttributeName": index.hash_key, "AttributeType": "S"},
+            {"AttributeName": index.range_key, "AttributeType": "N"},
+        )
+    ]
+
+
+def _index_spec(index: TableIndex) -> Any:
+    # Keys only: the reader re-reads the item itself (consistently) before acting on it.
+    return {
+        "IndexName": index.name,
+        "KeySchema": [
+            {"AttributeName": index.hash_key, "KeyType": "HASH"},
+            {"AttributeName": index.range_key, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }
 
 
 def _error_code(error: ClientError) -> str:

@@ -10,13 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gas_core.resources import Bucket, Queue, Topic
+from gas_core.resources import OUTBOX_INDEX, Bucket, Queue, Topic
 
 if TYPE_CHECKING:
     from gas_cli.infra import Infrastructure
 
 TABLE_READ = ("dynamodb:GetItem", "dynamodb:Query")
 TABLE_WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem")
+# Topics of the events state writes record in outboxes (gas_core.outbox).
+OUTBOX_TOPICS = (Topic.JOB_REQUESTS, Topic.JOB_RESULTS, Topic.USER_EVENTS)
 CONSUME = [
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
@@ -143,6 +145,16 @@ def policy_document(service: str, infra: Infrastructure) -> dict[str, Any]:
     if access.publishes:
         statements.append({"Sid": "PublishEvents", "Effect": "Allow", "Action": ["sns:Publish"],
                            "Resource": [infra.topic_arn(t) for t in access.publishes]})
+    if access.consumes is not None:
+        # Every worker runs the outbox reconciler (gas_core.outbox): it finds items with
+        # overdue events through the table's outbox index, republishes them to whichever
+        # topic they belong to, and marks them sent (GetItem/UpdateItem on the table).
+        statements.append({"Sid": "OutboxIndex", "Effect": "Allow",
+                           "Action": ["dynamodb:Query"],
+                           "Resource": [f"{infra.table_arn()}/index/{OUTBOX_INDEX.name}"]})
+        statements.append({"Sid": "RepublishPendingEvents", "Effect": "Allow",
+                           "Action": ["sns:Publish"],
+                           "Resource": [infra.topic_arn(t) for t in OUTBOX_TOPICS]})
     if access.sends_email:
         statements.append({
             "Sid": "SendEmail", "Effect": "Allow",

@@ -51,6 +51,24 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 
 
 @dataclass(frozen=True)
+class TableIndex:
+    """A global secondary index of the table: string hash key, number range key."""
+
+    name: str
+    hash_key: str
+    range_key: str
+
+
+# The table's sparse index of items with events still to publish (gas_core.outbox): only
+# items whose outbox is not empty carry its keys, so the reconciler finds them with a Query
+# (never a Scan) however large the table. The hash key is the constant OUTBOX_PENDING; the
+# range key is the epoch second from which the reconciler publishes the item's events.
+OUTBOX_INDEX = TableIndex("outbox", hash_key="outbox_pending", range_key="outbox_due")
+OUTBOX_PENDING = "pending"
+TABLE_INDEXES: tuple[TableIndex, ...] = (OUTBOX_INDEX,)
+
+
+@dataclass(frozen=True)
 class Subscription:
     topic: Topic
     queue: Queue

@@ -12,9 +12,11 @@ from typing import Any, TypeVar
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from gas_core.aws import AwsClients
+from gas_core.jobs import JobRepository
 from gas_core.k8s import marker_from_settings
 from gas_core.logging import configure_logging, get_logger
 from gas_core.metrics import MetricsServer, WorkerMetrics
+from gas_core.outbox import Outbox, OutboxReconciler
 from gas_core.resources import Queue
 from gas_core.settings import WorkerSettings
 from gas_core.worker import MessageContext, QueueWorker, WorkerConfig
@@ -89,9 +91,15 @@ def serve_worker(
     ).start()
     log.info("metrics_listening", port=server.port)
     worker.install_signal_handlers()
+    # Every worker service republishes events a crashed writer left pending (web's too):
+    # some worker always runs, in pods and in `gas dev` (gas_core.outbox).
+    reconciler = OutboxReconciler(
+        Outbox(JobRepository(aws.dynamodb, settings.names.table), aws.sns, aws.topic_arn)
+    ).start()
     try:
         worker.run()
     finally:
+        reconciler.stop()
         server.stop()
 
 

@@ -15,8 +15,8 @@ another user's id simply does not exist.
 
 The package, by part: `keys` (key formats), `models` (states, errors, models), `codec`
 (DynamoDB (de)serialisation), `store` (the conditional-update machinery), `profiles`,
-`notifications` (email markers) and `repository` (jobs; `JobRepository` combines them all).
-Import from `gas_core.jobs`.
+`notifications` (email markers), `outbox` (pending events) and `repository` (jobs;
+`JobRepository` combines them all). Import from `gas_core.jobs`.
 """
 
 from gas_core.jobs.keys import (
@@ -50,6 +50,7 @@ from gas_core.jobs.models import (
     StorageState,
     UserProfile,
 )
+from gas_core.jobs.outbox import ItemKey
 from gas_core.jobs.repository import JobRepository
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "ConflictError",
     "IllegalTransition",
     "InvalidCursor",
+    "ItemKey",
     "Job",
     "JobNotFound",
     "JobRepository",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -11,6 +12,9 @@ from gas_core.jobs.codec import is_conditional_failure, profile_from_item, seria
 from gas_core.jobs.keys import PROFILE_SK, user_pk
 from gas_core.jobs.models import UserProfile
 from gas_core.jobs.store import TableStore
+
+if TYPE_CHECKING:
+    from gas_core.events import Event
 
 
 class ProfileStore(TableStore):
@@ -43,8 +47,11 @@ class ProfileStore(TableStore):
             return winner
         return profile
 
-    def update_profile(self, profile: UserProfile, **fields: Any) -> UserProfile:
-        """Change profile fields (name, email, notify_email, tier...), conditional on version."""
+    def update_profile(
+        self, profile: UserProfile, *, events: Sequence[Event] = (), **fields: Any
+    ) -> UserProfile:
+        """Change profile fields (name, email, notify_email, tier...), conditional on version;
+        `events` (user.tier_changed) are recorded in the same write."""
         if "tier" in fields and fields["tier"] != profile.tier:
             fields.setdefault("tier_changed_at", datetime.fromtimestamp(self._clock(), UTC))
         attributes = self._update(
@@ -52,5 +59,6 @@ class ProfileStore(TableStore):
             fields,
             condition="version = :expected_version",
             values={":expected_version": profile.version},
+            events=events,
         )
         return profile_from_item(attributes)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -30,19 +30,25 @@ from gas_core.jobs.models import (
     UserProfile,
 )
 from gas_core.jobs.notifications import NotificationStore
+from gas_core.jobs.outbox import OutboxStore, outbox_item_attributes
 from gas_core.jobs.profiles import ProfileStore
 
+if TYPE_CHECKING:
+    from gas_core.events import Event
 
-class JobRepository(ProfileStore, NotificationStore):
-    """All reads and writes of jobs, profiles and email markers. Thread-safe."""
+
+class JobRepository(ProfileStore, NotificationStore, OutboxStore):
+    """All reads and writes of jobs, profiles, email markers and outboxes. Thread-safe."""
 
     # -- jobs: create and read ----------------------------------------------------------------
 
-    def create_job(self, job: Job) -> Job:
-        """Insert a new job; a job with the same id (a retried submit) is returned unchanged."""
+    def create_job(self, job: Job, *, events: Sequence[Event] = ()) -> Job:
+        """Insert a new job (with `events` pending in its outbox); a job with the same id (a
+        retried submit) is returned unchanged."""
         item = serialize_attributes(
             {**job.model_dump(exclude_none=True), "pk": user_pk(job.user_id),
-             "sk": job_sk(job.job_id), "entity": "job", "version": 1}
+             "sk": job_sk(job.job_id), "entity": "job", "version": 1,
+             **outbox_item_attributes(events, self._clock())}
         )
         try:
             self._db.put_item(
@@ -120,11 +126,15 @@ class JobRepository(ProfileStore, NotificationStore):
 
     # -- jobs: version-guarded transitions ----------------------------------------------------
 
-    def transition_status(self, job: Job, to: JobStatus, **fields: Any) -> Job:
+    def transition_status(
+        self, job: Job, to: JobStatus, *, events: Sequence[Event] = (), **fields: Any
+    ) -> Job:
         """Move `job` (as read) to status `to`, setting `fields`; conditional on status+version."""
         if to not in STATUS_TRANSITIONS[job.status]:
             raise IllegalTransition(f"job {job.job_id}: status {job.status} → {to} is not allowed")
-        return self._versioned_update(job, {"status": to, **fields}, guard="status")
+        return self._versioned_update(
+            job, {"status": to, **fields}, guard="status", events=events
+        )
 
     def transition_storage(self, job: Job, to: StorageState, **fields: Any) -> Job:
         """Move `job` (as read) to storage `to`; conditional on storage+version."""
@@ -265,7 +275,10 @@ class JobRepository(ProfileStore, NotificationStore):
         owner: str,
         summary: dict[str, Any],
         result_keys: dict[str, str],
+        completed_at: datetime | None = None,
+        events: Sequence[Event] = (),
     ) -> Job:
+        """COMPLETED by the lease holder, with `events` (job.completed) in the same write."""
         return self._leased_update(
             user_id,
             job_id,
@@ -275,16 +288,28 @@ class JobRepository(ProfileStore, NotificationStore):
                 "progress": 1.0,
                 "summary": summary,
                 "result_keys": result_keys,
-                "completed_at": datetime.fromtimestamp(self._clock(), UTC),
+                "completed_at": completed_at or datetime.fromtimestamp(self._clock(), UTC),
             },
             release=True,
+            events=events,
         )
 
-    def fail_job(self, user_id: str, job_id: str, *, reason: str, owner: str | None = None) -> Job:
-        """FAILED with a user-readable reason: by the lease holder, or (owner=None) from PENDING."""
+    def fail_job(
+        self,
+        user_id: str,
+        job_id: str,
+        *,
+        reason: str,
+        owner: str | None = None,
+        events: Sequence[Event] = (),
+    ) -> Job:
+        """FAILED with a user-readable reason: by the lease holder, or (owner=None) from PENDING;
+        `events` (job.failed) are recorded in the same write."""
         fields = {"status": JobStatus.FAILED, "error": reason,
                   "completed_at": datetime.fromtimestamp(self._clock(), UTC)}
         if owner is not None:
-            return self._leased_update(user_id, job_id, owner, fields, release=True)
+            return self._leased_update(
+                user_id, job_id, owner, fields, release=True, events=events
+            )
         job = self.get_job(user_id, job_id)
-        return self.transition_status(job, JobStatus.FAILED, **fields)
+        return self._versioned_update(job, fields, guard="status", events=events)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,15 +18,28 @@ from gas_core.jobs.codec import (
 )
 from gas_core.jobs.keys import JOB_PREFIX, PROFILE_SK, job_sk, user_pk
 from gas_core.jobs.models import ConflictError, Job, JobNotFound, JobStatus
+from gas_core.resources import OUTBOX_INDEX, OUTBOX_PENDING
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from gas_core.events import Event
+
+# The item attribute holding pending events (their JSON bodies, oldest first).
+OUTBOX_ATTRIBUTE = "outbox"
+# An event still pending this long after its write is published by the reconciler: the
+# writer normally publishes it within moments, so only a writer that died leaves it due.
+OUTBOX_GRACE_SECONDS = 60.0
+
 
 class TableStore:
     """One DynamoDB table: the conditional-update machinery the job, profile and
-    notification operations are built on. Thread-safe (boto3 clients are)."""
+    notification operations are built on. Thread-safe (boto3 clients are).
 
+    Any state write may carry events (`events=`): they are recorded as pending in the item's
+    outbox by that same conditional write, so an event exists exactly when its state change
+    does (gas_core.outbox publishes them and marks them sent).
+    """
 
     def __init__(
         self,
@@ -47,7 +60,14 @@ class TableStore:
     def _profile_key(self, user_id: str) -> dict[str, Any]:
         return {"pk": {"S": user_pk(user_id)}, "sk": {"S": PROFILE_SK}}
 
-    def _versioned_update(self, job: Job, fields: dict[str, Any], guard: str | None) -> Job:
+    def _versioned_update(
+        self,
+        job: Job,
+        fields: dict[str, Any],
+        guard: str | None,
+        *,
+        events: Sequence[Event] = (),
+    ) -> Job:
         condition = "version = :expected_version"
         values: dict[str, Any] = {":expected_version": job.version}
         if guard:
@@ -55,7 +75,8 @@ class TableStore:
             values[f":expected_{guard}"] = getattr(job, guard)
         try:
             attributes = self._update(
-                self._job_key(job.user_id, job.job_id), fields, condition=condition, values=values
+                self._job_key(job.user_id, job.job_id), fields, condition=condition, values=values,
+                events=events,
             )
         except ConflictError as conflict:
             raise ConflictError(
@@ -72,6 +93,7 @@ class TableStore:
         fields: dict[str, Any],
         *,
         release: bool = False,
+        events: Sequence[Event] = (),
     ) -> Job:
         if release:
             fields = {**fields, "lease_owner": None, "lease_expires_at": None}
@@ -81,6 +103,7 @@ class TableStore:
                 fields,
                 condition="#status = :running AND lease_owner = :owner",
                 values={":running": JobStatus.RUNNING, ":owner": owner},
+                events=events,
             )
         except ConflictError as conflict:
             raise ConflictError(
@@ -95,12 +118,16 @@ class TableStore:
         *,
         condition: str,
         values: dict[str, Any],
+        events: Sequence[Event] = (),
     ) -> dict[str, Any]:
-        """One conditional UpdateItem: SET non-None fields, REMOVE None ones, bump version."""
+        """One conditional UpdateItem: SET non-None fields, REMOVE None ones, bump version,
+        append `events` to the outbox."""
         try:
             response = self._db.update_item(
                 TableName=self._table,
-                **self._update_arguments(key, fields, condition=condition, values=values),
+                **self._update_arguments(
+                    key, fields, condition=condition, values=values, events=events
+                ),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -123,6 +150,7 @@ class TableStore:
         *,
         condition: str,
         values: dict[str, Any],
+        events: Sequence[Event] = (),
     ) -> dict[str, Any]:
         """Key and expressions of a conditional update (for UpdateItem or a transaction)."""
         names = {"#version": "version", "#updated_at": "updated_at"}
@@ -140,6 +168,19 @@ class TableStore:
             else:
                 sets.append(f"#f{index} = :f{index}")
                 placeholders[f":f{index}"] = attribute_value(name, value)
+        if events:
+            # Appended (never overwritten: earlier events may still be pending); the index
+            # attributes make the item visible to the reconciler until the outbox is empty.
+            names.update({"#outbox": OUTBOX_ATTRIBUTE, "#ob_pending": OUTBOX_INDEX.hash_key,
+                          "#ob_due": OUTBOX_INDEX.range_key})
+            placeholders.update({
+                ":ob_empty": [],
+                ":ob_new": [event.model_dump_json() for event in events],
+                ":ob_pending": OUTBOX_PENDING,
+                ":ob_due": int(self._clock() + OUTBOX_GRACE_SECONDS),
+            })
+            sets += ["#outbox = list_append(if_not_exists(#outbox, :ob_empty), :ob_new)",
+                     "#ob_pending = :ob_pending", "#ob_due = if_not_exists(#ob_due, :ob_due)"]
         # Conditions refer to states as `#status` / `#storage` (reserved words in DynamoDB).
         for word in ("status", "storage"):
             if f"#{word}" in condition:
