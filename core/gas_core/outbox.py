@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gas_core.events import Event, parse_event
 from gas_core.jobs import ItemKey, JobRepository
@@ -28,6 +28,11 @@ log = get_logger("gas.outbox")
 
 # How often the reconciler looks for overdue events.
 RECONCILE_INTERVAL_SECONDS = 30.0
+
+
+class Flushed(NamedTuple):
+    found: int  # events that were pending
+    sent: int  # of which published (the others stay pending for the reconciler)
 
 
 class Outbox:
@@ -55,20 +60,18 @@ class Outbox:
         """
         return all([self._send(key, event.model_dump_json(), event) for event in events])
 
-    def flush(self, key: ItemKey) -> int:
+    def flush(self, key: ItemKey) -> Flushed:
         """Publish whatever is still pending on `key` (a retry finding its work already
-        done ends here, so its event is never lost); the number published."""
-        sent = 0
-        for body in self._repository.pending_events(key):
-            if self._send(key, body, parse_event(body)):
-                sent += 1
-        return sent
+        done ends here, so its event is never lost)."""
+        pending = self._repository.pending_events(key)
+        sent = sum(self._send(key, body, parse_event(body)) for body in pending)
+        return Flushed(found=len(pending), sent=sent)
 
     def reconcile(self) -> int:
         """Publish every event pending past its due time; the number published."""
         sent = 0
         for key in self._repository.due_outbox_items(self._clock()):
-            sent += self.flush(key)
+            sent += self.flush(key).sent
         if sent:
             log.warning("outbox_events_republished", events=sent)
         return sent
@@ -117,4 +120,4 @@ class OutboxReconciler:
                 log.warning("outbox_reconcile_failed", error=str(error))
 
 
-__all__ = ["Outbox", "OutboxReconciler"]
+__all__ = ["Flushed", "Outbox", "OutboxReconciler"]

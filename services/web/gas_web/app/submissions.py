@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from gas_core.events import JobRequested, publish
 from gas_core.jobs import (
+    ItemKey,
     Job,
     JobNotFound,
     JobRepository,
@@ -26,6 +27,7 @@ from gas_core.jobs import (
     new_job_id,
 )
 from gas_core.logging import get_logger
+from gas_core.outbox import Outbox
 from gas_core.resources import Topic
 from gas_web.app.core.errors import Problem, not_found
 
@@ -127,7 +129,7 @@ def submit_job(
         existing = None
     if existing is not None:
         if existing.status is JobStatus.PENDING:
-            _announce(settings=settings, aws=aws, job=existing)
+            _announce(settings=settings, aws=aws, repository=repository, job=existing)
         return existing
 
     bucket = settings.names.inputs_bucket
@@ -158,7 +160,7 @@ def submit_job(
     assembly = metadata.get(_ASSEMBLY_META) or "GRCh38"
     if not re.match(ASSEMBLY_PATTERN, assembly):
         assembly = "GRCh38"
-    job = repository.create_job(Job(
+    job = _create_requested(settings=settings, repository=repository, job=Job(
         user_id=profile.user_id,
         job_id=job_id,
         input_file_name=file_name,
@@ -167,7 +169,7 @@ def submit_job(
         assembly=assembly,
         user_tier=profile.tier,
     ))
-    _announce(settings=settings, aws=aws, job=job)
+    _announce(settings=settings, aws=aws, repository=repository, job=job)
     log.info("job submitted", job_id=job_id, input_bytes=size)
     return job
 
@@ -199,16 +201,28 @@ def _looks_like_vcf(*, aws: AwsClients, bucket: str, key: str, file_name: str) -
     return head.startswith((b"##fileformat=VCF", b"#CHROM"))
 
 
-def _announce(*, settings: WebSettings, aws: AwsClients, job: Job) -> None:
-    publish(
-        aws.sns,
-        aws.topic_arn(Topic.JOB_REQUESTS),
-        JobRequested(
-            user_id=job.user_id,
-            job_id=job.job_id,
-            user_tier=job.user_tier,
-            input_bucket=settings.names.inputs_bucket,
-            input_key=job.input_key,
-            assembly=job.assembly,
-        ),
+def _requested(settings: WebSettings, job: Job) -> JobRequested:
+    return JobRequested(
+        user_id=job.user_id,
+        job_id=job.job_id,
+        user_tier=job.user_tier,
+        input_bucket=settings.names.inputs_bucket,
+        input_key=job.input_key,
+        assembly=job.assembly,
     )
+
+
+def _create_requested(*, settings: WebSettings, repository: JobRepository, job: Job) -> Job:
+    """Create the job PENDING with its `job.requested` in the same write (its outbox), so
+    the request cannot be lost between the write and the publish (gas_core.outbox)."""
+    return repository.create_job(job, events=[_requested(settings, job)])
+
+
+def _announce(
+    *, settings: WebSettings, aws: AwsClients, repository: JobRepository, job: Job
+) -> None:
+    """Publish the job's pending `job.requested`; a resubmit of a job whose request already
+    went out announces it again (the annotator's lease de-duplicates)."""
+    outbox = Outbox(repository, aws.sns, aws.topic_arn)
+    if outbox.flush(ItemKey.of_job(job.user_id, job.job_id)).found == 0:
+        publish(aws.sns, aws.topic_arn(Topic.JOB_REQUESTS), _requested(settings, job))
