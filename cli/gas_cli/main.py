@@ -1,101 +1,93 @@
-"""The `gas` command."""
+"""The `gas` command.
+
+The client commands (login, submit, jobs, status, download) need only the `gas-cli` package.
+The operator and developer commands load their modules, and so their dependencies, only when
+they run; without the extra that brings those dependencies they say which one to install.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
+import importlib
+import importlib.util
+from dataclasses import dataclass
 
 import click
 
-from gas_annotator.commands import annotate_command, reference_group
 from gas_cli import client
-from gas_cli.dlq import dlq
-from gas_cli.policies import ACCESS, policy_document
 
-if TYPE_CHECKING:
-    from gas_cli.infra import Infrastructure
+# What each extra of gas-cli brings (see cli/pyproject.toml), as importable top-level modules.
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "ops": ("gas_core", "boto3"),
+    "dev": ("gas_core", "gas_annotator", "moto"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@dataclass(frozen=True)
+class LazyCommand:
+    target: str  # "module:attribute" of the click command
+    extra: str
+    help: str  # shown by `gas --help` without importing the command
+
+    def missing(self) -> list[str]:
+        return [name for name in EXTRAS[self.extra] if importlib.util.find_spec(name) is None]
+
+    def load(self, name: str) -> click.Command:
+        if self.missing():
+            return _needs_extra(name, self.extra)
+        module, _, attribute = self.target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+LAZY_COMMANDS: dict[str, LazyCommand] = {
+    "dev": LazyCommand("gas_cli.dev_command:dev", "dev",
+                       "Run the whole system locally against an embedded AWS emulator."),
+    "infra": LazyCommand("gas_cli.infra_commands:infra", "ops",
+                         "Provision AWS resources (idempotent)."),
+    "dlq": LazyCommand("gas_cli.dlq:dlq", "ops", "Inspect and redrive dead-letter queues."),
+    # The annotation engine and reference bundles, offline: the same code the annotator runs.
+    "annotate": LazyCommand("gas_annotator.commands:annotate_command", "dev",
+                            "Annotate a VCF offline with the annotation engine."),
+    "reference": LazyCommand("gas_annotator.commands:reference_group", "dev",
+                             "Build, install or create reference bundles."),
+}
+
+
+def _needs_extra(name: str, extra: str) -> click.Command:
+    def refuse() -> None:
+        raise click.ClickException(
+            f"`gas {name}` needs the {extra} extra: pip install 'gas-cli[{extra}]'")
+
+    # Refuses whatever follows (including --help), in one line.
+    return click.Command(name, callback=refuse, add_help_option=False,
+                         context_settings={"ignore_unknown_options": True,
+                                           "allow_extra_args": True})
+
+
+class Gas(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        lazy = LAZY_COMMANDS.get(cmd_name)
+        if lazy is not None:
+            return lazy.load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, command.get_short_help_str(formatter.width))
+                for name, command in self.commands.items()]
+        for name, lazy in LAZY_COMMANDS.items():
+            note = "" if not lazy.missing() else f" [needs gas-cli[{lazy.extra}]]"
+            rows.append((name, lazy.help + note))
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=Gas, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """GAS, the Genomics Annotation Service."""
-
-
-@cli.command()
-@click.option("--port", default=8000, show_default=True, help="Port of the web UI and API.")
-@click.option(
-    "--reference",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A reference bundle directory (default: a small synthetic demo bundle).",
-)
-def dev(port: int, reference: Path | None) -> None:
-    """Run the whole system locally against an embedded AWS emulator."""
-    from gas_cli.dev import run_dev
-
-    sys.exit(run_dev(port=port, reference=reference))
-
-
-@cli.group()
-def infra() -> None:
-    """Provision AWS resources (idempotent)."""
-
-
-def _infrastructure(endpoint_url: str | None) -> Infrastructure:
-    # boto3 and pydantic-settings load only for the commands that use them: `gas --help` and the
-    # API client commands start without them.
-    from gas_cli.infra import Infrastructure
-    from gas_core.settings import GasSettings
-
-    settings = GasSettings()
-    if endpoint_url:
-        settings = settings.model_copy(update={"aws_endpoint_url": endpoint_url})
-    return Infrastructure(settings)
-
-
-_endpoint_option = click.option(
-    "--endpoint-url", help="AWS endpoint (an emulator); default: GAS_AWS_ENDPOINT_URL or AWS."
-)
-
-
-@infra.command()
-@_endpoint_option
-def apply(endpoint_url: str | None) -> None:
-    """Create or update every resource; prints each change, or that there was none."""
-    changes = _infrastructure(endpoint_url).apply()
-    for change in changes:
-        click.echo(str(change))
-    click.echo(f"{len(changes)} changes applied." if changes else "No changes: up to date.")
-
-
-@infra.command()
-@_endpoint_option
-def plan(endpoint_url: str | None) -> None:
-    """Print what `apply` would change, changing nothing."""
-    changes = _infrastructure(endpoint_url).plan()
-    for change in changes:
-        click.echo(str(change))
-    click.echo(f"{len(changes)} changes to apply." if changes else "No changes: up to date.")
-
-
-@infra.command()
-@click.argument("service", type=click.Choice(sorted(ACCESS)))
-@click.option("--account-id", help="AWS account id (default: asked of STS).")
-@_endpoint_option
-def policy(service: str, account_id: str | None, endpoint_url: str | None) -> None:
-    """Print SERVICE's least-privilege IAM policy (JSON) for its IRSA role."""
-    infrastructure = _infrastructure(endpoint_url)
-    if account_id:
-        infrastructure._account = account_id
-    click.echo(json.dumps(policy_document(service, infrastructure), indent=2))
-
-
-cli.add_command(dlq)
-
-# The annotation engine and reference bundles, offline: the same code the annotator runs.
-cli.add_command(annotate_command)
-cli.add_command(reference_group)
 
 
 cli.add_command(client.login)
