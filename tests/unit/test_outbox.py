@@ -53,7 +53,7 @@ def published(aws: AwsClients) -> Iterator[Any]:
     ]
 
     def received(user_id: str) -> list[dict[str, Any]]:
-        bodies = []
+        bodies: list[dict[str, Any]] = []
         while True:
             messages = aws.sqs.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0

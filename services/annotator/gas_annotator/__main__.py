@@ -10,6 +10,7 @@ from gas_annotator.bundle_store import pull_bundle
 from gas_annotator.handler import Annotator
 from gas_annotator.metrics import AnnotatorMetrics
 from gas_annotator.reference import load_bundle
+from gas_annotator.scratch import prepare_scratch
 from gas_annotator.settings import AnnotatorSettings
 from gas_core.aws import AwsClients
 from gas_core.events import JobRequested, event_parser
@@ -24,6 +25,11 @@ log = get_logger("gas.annotator")
 def main() -> None:
     settings = AnnotatorSettings()
     start_logging("annotator", settings)
+    # Unique per process: the pod name (hostname) plus pid.
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    # First, before anything can start the engine's process server: every process forked
+    # from then on inherits the private umask.
+    prepare_scratch(settings, worker_id)
     aws = AwsClients(settings)
     if settings.annotator_reference_uri:
         bundle = pull_bundle(
@@ -41,8 +47,7 @@ def main() -> None:
         results_topic_arn=aws.topic_arn(Topic.JOB_RESULTS),
         reference_dir=bundle.root,
         metrics=AnnotatorMetrics(),
-        # Unique per process: the pod name (hostname) plus pid.
-        worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        worker_id=worker_id,
     )
     worker = build_worker(
         service="annotator",

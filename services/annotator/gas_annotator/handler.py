@@ -1,13 +1,20 @@
 """The annotator's message handler: one `job.requested` → one annotated result.
 
 Idempotent under duplicate delivery:
-* a finished job does no work (its outcome event is published again, in case the worker that
-  finished it died before publishing; consumers are idempotent);
-* a job whose lease another live worker holds does no work (that worker has its own copy of
-  the message; if it dies, that copy comes back after the lease has expired and takes over);
+* a finished job does no work (its outcome event still pending in the job's outbox is
+  published, or the outcome is published again; consumers are idempotent);
+* a job whose lease another live worker holds does no work now: the message comes back
+  (RetryLater) just after that lease would expire, so if that worker died it is taken over,
+  and the message is never dropped while the job is unfinished;
 * a job whose lease expired is taken over and annotated from the start.
-The message is deleted (the handler returns) only after the results are uploaded, the job
-is COMPLETED or FAILED, and the event is published.
+The outcome (COMPLETED or FAILED) and its event are one write (the event waits in the job's
+outbox until published, gas_core.outbox), so an outcome is never lost. The message is deleted
+(the handler returns) only after that write.
+
+Every job has a wall-clock limit (GAS_ANNOTATOR_JOB_TIMEOUT_SECONDS): past it the engine is
+stopped (its progress callback raises) and the job FAILS with a reason, instead of holding
+its lease forever. The input downloaded is exactly the object checked at submit (its ETag,
+and VersionId on a versioned bucket): a file uploaded again to the same key fails the job.
 """
 
 from __future__ import annotations
@@ -16,19 +23,25 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from gas_annotator.engine import AnnotationResult, InputError, annotate
 from gas_annotator.metrics import AnnotatorMetrics
+from gas_annotator.scratch import job_scratch, release_scratch
 from gas_core.events import JobCompleted, JobFailed, JobRequested, publish
-from gas_core.jobs import ConflictError, Job, JobNotFound, JobRepository, JobStatus
+from gas_core.jobs import ConflictError, ItemKey, Job, JobNotFound, JobRepository, JobStatus
 from gas_core.logging import bind_context, get_logger
+from gas_core.outbox import Outbox
+from gas_core.resources import Topic
 from gas_core.settings import Tier
-from gas_core.worker import MessageContext, PermanentError
+from gas_core.worker import MessageContext, PermanentError, RetryLater
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -56,8 +69,24 @@ INTERNAL_FAILURE_REASON = (
 )
 
 
+INPUT_CHANGED_REASON = (
+    "The input file was replaced after it was submitted (uploaded again to the same job); "
+    "submit it as a new job."
+)
+TIMED_OUT_REASON = (
+    "The annotation took longer than this service's limit of {limit} and was stopped; "
+    "try a smaller file, or split it by chromosome."
+)
+# Chunks of the streamed input download.
+_DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+
+
 class LeaseLost(Exception):
     """Another worker took the job over (this one stalled past its lease)."""
+
+
+class JobTimedOut(Exception):
+    """The job ran past its wall-clock limit (raised through the engine's progress callback)."""
 
 
 @dataclass
@@ -72,6 +101,18 @@ class Annotator:
     reference_dir: Path
     metrics: AnnotatorMetrics
     worker_id: str
+    # The clock leases are measured by (the repository's).
+    clock: Callable[[], float] = time.time
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Outcome events go to the results topic; the outbox publishes them from the job.
+        self.outbox = Outbox(self.repository, self.sns, self._topic_arn, clock=self.clock)
+
+    def _topic_arn(self, topic: Topic) -> str:
+        if topic is not Topic.JOB_RESULTS:
+            raise LookupError(f"the annotator publishes no {topic} events")
+        return self.results_topic_arn
 
     def __call__(self, event: JobRequested, context: MessageContext) -> None:
         handle_job_requested(event, context, annotator=self)
@@ -99,36 +140,54 @@ def handle_job_requested(
         current = conflict.current
         if current is not None and current.is_finished:
             _publish_outcome(current, annotator=annotator)
-        else:
-            log.info("job_held_by_live_lease", owner=current.lease_owner if current else None)
-        annotator.metrics.jobs.labels(outcome="skipped").inc()
-        return
+            annotator.metrics.jobs.labels(outcome="skipped").inc()
+            return
+        raise _come_back_later(current, annotator=annotator) from None
     with bind_context(attempt=job.attempts):
         _run_leased_job(job, event=event, annotator=annotator)
 
 
+def _come_back_later(current: Job | None, *, annotator: Annotator) -> RetryLater:
+    """The job is unfinished and not ours to run now: the message must come back, not go.
+
+    Another worker's live lease: come back just after it would expire (a live worker has
+    renewed it by then and we wait again; a dead one's job is taken over). Otherwise the job
+    changed between our read and our claim: look again in a moment.
+    """
+    now = annotator.clock()
+    if current is not None and current.lease_is_live(now):
+        wait = (current.lease_expires_at or now) - now + 1
+        log.info("job_held_by_live_lease", owner=current.lease_owner, retry_in=round(wait))
+        return RetryLater(wait, f"job {current.job_id} is held by {current.lease_owner}'s "
+                                f"lease for {wait:.0f}s more")
+    return RetryLater(1, "the job changed while its lease was being claimed")
+
+
 def _run_leased_job(job: Job, *, event: JobRequested, annotator: Annotator) -> None:
     settings = annotator.settings
-    scratch = Path(settings.annotator_scratch_dir) / f"{job.job_id}-{annotator.worker_id}"
     started = time.monotonic()
+    keeper = _LeaseKeeper(
+        job, annotator, deadline=started + settings.annotator_job_timeout_seconds
+    )
     try:
-        with _lease_kept(job, annotator=annotator) as keeper:
-            result = _annotate_job(job, scratch=scratch, annotator=annotator, keeper=keeper)
-            keys = _upload_results(job, result, annotator=annotator)
-            completed = annotator.repository.complete_job(
-                job.user_id,
-                job.job_id,
-                owner=annotator.worker_id,
-                summary=compact_summary(result.summary_data),
-                result_keys=keys,
-            )
-    except InputError as error:
-        reason = str(error)
-        failed = _fail(job, reason, annotator=annotator)
+        scratch = job_scratch(settings, job.job_id, annotator.worker_id)
+        try:
+            with keeper:
+                result = _annotate_job(job, scratch=scratch, annotator=annotator, keeper=keeper)
+                keys = _upload_results(job, result, annotator=annotator)
+        finally:
+            release_scratch(scratch)
+        # The keeper is stopped and joined: no renewal can land after the completion
+        # write released the lease (and be mistaken for a lost lease).
+        completed = _complete(job, result, keys, annotator=annotator)
+    except (InputError, JobTimedOut) as error:
+        reason = (
+            TIMED_OUT_REASON.format(limit=_duration(settings.annotator_job_timeout_seconds))
+            if isinstance(error, JobTimedOut) else str(error)
+        )
+        log.warning("job_failed", reason=reason)
+        _fail(job, reason, annotator=annotator)
         annotator.metrics.jobs.labels(outcome="failed").inc()
-        if failed is not None:
-            _observe_end_to_end(failed, annotator=annotator)
-            _publish_outcome(failed, annotator=annotator)
         raise PermanentError(reason) from None
     except (LeaseLost, ConflictError):
         # Someone else owns the job now; our copy of the message is redundant.
@@ -138,13 +197,12 @@ def _run_leased_job(job: Job, *, event: JobRequested, annotator: Annotator) -> N
     except Exception:
         _after_internal_failure(job, annotator=annotator)
         raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    if completed is None:  # taken over just before our completion write
+        annotator.metrics.jobs.labels(outcome="skipped").inc()
+        return
     annotator.metrics.jobs.labels(outcome="completed").inc()
     annotator.metrics.variants.inc(result.variant_count)
     annotator.metrics.job_seconds.observe(time.monotonic() - started)
-    _observe_end_to_end(completed, annotator=annotator)
-    _publish_outcome(completed, annotator=annotator)
     log.info(
         "job_completed", variants=result.variant_count, seconds=round(time.monotonic() - started, 2)
     )
@@ -155,9 +213,9 @@ def _annotate_job(
 ) -> AnnotationResult:
     settings = annotator.settings
     input_path = scratch / "input" / safe_file_name(job.input_file_name)
-    input_path.parent.mkdir(parents=True, exist_ok=True)
+    input_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with _stage("download", annotator):
-        annotator.s3.download_file(settings.names.inputs_bucket, job.input_key, str(input_path))
+        _download_input(job, input_path, annotator=annotator)
     with _stage("annotate", annotator):
         return annotate(
             input_path,
@@ -168,6 +226,28 @@ def _annotate_job(
             progress=keeper.report,
             scratch_dir=scratch / "tmp",
         )
+
+
+def _download_input(job: Job, path: Path, *, annotator: Annotator) -> None:
+    """Exactly the object checked at submit: its VersionId where the bucket keeps versions,
+    and its ETag (If-Match) always, so a file uploaded again after the checks is refused."""
+    request: dict[str, Any] = {"Bucket": annotator.settings.names.inputs_bucket,
+                               "Key": job.input_key}
+    if job.input_version_id:
+        request["VersionId"] = job.input_version_id
+    if job.input_etag:
+        request["IfMatch"] = job.input_etag
+    try:
+        body = annotator.s3.get_object(**request)["Body"]
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code in ("PreconditionFailed", "NoSuchVersion") or (
+            code == "InvalidArgument" and job.input_version_id
+        ):
+            raise InputError(INPUT_CHANGED_REASON) from None
+        raise
+    with body, path.open("wb") as out:
+        shutil.copyfileobj(body, out, _DOWNLOAD_CHUNK_BYTES)
 
 
 def _upload_results(job: Job, result: AnnotationResult, *, annotator: Annotator) -> dict[str, str]:
@@ -181,26 +261,53 @@ def _upload_results(job: Job, result: AnnotationResult, *, annotator: Annotator)
     return keys
 
 
-def _fail(job: Job, reason: str, *, annotator: Annotator) -> Job | None:
+def _complete(
+    job: Job, result: AnnotationResult, keys: dict[str, str], *, annotator: Annotator
+) -> Job | None:
+    """COMPLETED and `job.completed` in one write, then published; None if the lease was
+    taken over meanwhile (whatever that worker's outcome is, it publishes it)."""
+    completed_at = datetime.fromtimestamp(annotator.clock(), UTC)
+    event = JobCompleted(user_id=job.user_id, job_id=job.job_id,
+                         user_tier=_current_tier(job, annotator), completed_at=completed_at)
     try:
-        return annotator.repository.fail_job(
-            job.user_id, job.job_id, reason=reason, owner=annotator.worker_id
+        completed = annotator.repository.complete_job(
+            job.user_id, job.job_id, owner=annotator.worker_id,
+            summary=compact_summary(result.summary_data), result_keys=keys,
+            completed_at=completed_at, events=[event],
         )
-    except ConflictError:
-        log.warning("fail_refused_lease_lost")
+    except ConflictError as conflict:
+        log.warning("complete_refused_lease_lost")
+        if conflict.current is not None and conflict.current.is_finished:
+            _publish_outcome(conflict.current, annotator=annotator)
         return None
+    annotator.outbox.deliver(ItemKey.of_job(job.user_id, job.job_id), [event])
+    _observe_end_to_end(completed, annotator=annotator)
+    return completed
+
+
+def _fail(job: Job, reason: str, *, annotator: Annotator) -> Job | None:
+    """FAILED and `job.failed` in one write, then published; None if no longer ours."""
+    event = JobFailed(user_id=job.user_id, job_id=job.job_id,
+                      user_tier=_current_tier(job, annotator), error=reason)
+    try:
+        failed = annotator.repository.fail_job(
+            job.user_id, job.job_id, reason=reason, owner=annotator.worker_id, events=[event]
+        )
+    except ConflictError as conflict:
+        log.warning("fail_refused_lease_lost")
+        if conflict.current is not None and conflict.current.is_finished:
+            _publish_outcome(conflict.current, annotator=annotator)
+        return None
+    annotator.outbox.deliver(ItemKey.of_job(job.user_id, job.job_id), [event])
+    _observe_end_to_end(failed, annotator=annotator)
+    return failed
 
 
 def _after_internal_failure(job: Job, *, annotator: Annotator) -> None:
     """A transient failure: retry (another worker may take over at once), or give up."""
     if job.attempts >= annotator.settings.annotator_max_attempts:
-        failed = _fail(
-            job, INTERNAL_FAILURE_REASON.format(attempts=job.attempts), annotator=annotator
-        )
+        _fail(job, INTERNAL_FAILURE_REASON.format(attempts=job.attempts), annotator=annotator)
         annotator.metrics.jobs.labels(outcome="failed").inc()
-        if failed is not None:
-            _observe_end_to_end(failed, annotator=annotator)
-            _publish_outcome(failed, annotator=annotator)
         raise PermanentError(f"gave up after {job.attempts} attempts")
     annotator.metrics.jobs.labels(outcome="retried").inc()
     with suppress(ConflictError):  # already taken over: nothing to release
@@ -222,6 +329,10 @@ def _observe_end_to_end(job: Job, *, annotator: Annotator) -> None:
 
 
 def _publish_outcome(job: Job, *, annotator: Annotator) -> None:
+    """The finished job's outcome event: whatever is still pending in its outbox, or (nothing
+    pending: it went out, or the job predates outboxes) a fresh copy of it."""
+    if annotator.outbox.flush(ItemKey.of_job(job.user_id, job.job_id)).found:
+        return
     tier = _current_tier(job, annotator)
     event: JobCompleted | JobFailed
     if job.status is JobStatus.COMPLETED:
@@ -249,16 +360,29 @@ def _stage(name: str, annotator: Annotator) -> Iterator[None]:
         annotator.metrics.stage_seconds.labels(stage=name).observe(time.monotonic() - started)
 
 
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
 class _LeaseKeeper:
-    """Renews the job's lease and writes progress from a background thread.
+    """Renews the job's lease and writes progress from a background thread, until the job's
+    wall-clock deadline (time.monotonic).
 
     The engine reports progress often; the table gets at most one write per progress interval,
-    and at least one per third of the lease even when progress stalls (a long chunk).
+    and at least one per third of the lease even when progress stalls (a long chunk). Past the
+    deadline the engine's next progress report raises JobTimedOut (stopping the engine); an
+    engine that reports nothing at all past the deadline plus one lease is no longer renewed,
+    so its lease expires instead of being held forever.
     """
 
-    def __init__(self, job: Job, annotator: Annotator) -> None:
+    def __init__(self, job: Job, annotator: Annotator, *, deadline: float) -> None:
         self._job = job
         self._annotator = annotator
+        self._deadline = deadline
         self._progress = 0.0
         self._written = -1.0
         self._lost = threading.Event()
@@ -269,6 +393,8 @@ class _LeaseKeeper:
         """The engine's progress callback; raising here stops the engine."""
         if self._lost.is_set():
             raise LeaseLost(self._job.job_id)
+        if time.monotonic() > self._deadline:
+            raise JobTimedOut(self._job.job_id)
         self._progress = fraction
 
     def _run(self) -> None:
@@ -277,6 +403,9 @@ class _LeaseKeeper:
         interval = min(settings.annotator_progress_interval_seconds, lease / 3)
         last_write = time.monotonic()
         while not self._stop.wait(interval):
+            if time.monotonic() > self._deadline + lease:
+                log.error("job_unresponsive_past_its_deadline_lease_not_renewed")
+                return
             due = time.monotonic() - last_write >= lease / 3
             if self._progress == self._written and not due:
                 continue
@@ -305,11 +434,9 @@ class _LeaseKeeper:
         self._stop.set()
         self._thread.join()
         if self._lost.is_set() and exc[0] is None:
+            # Lost while the job ran (taken over after we stalled past the lease): the
+            # results we produced are not ours to record.
             raise LeaseLost(self._job.job_id)
-
-
-def _lease_kept(job: Job, *, annotator: Annotator) -> _LeaseKeeper:
-    return _LeaseKeeper(job, annotator)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,16 +16,18 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gas_annotator.handler import Annotator, handle_job_requested
+from gas_annotator.engine import annotate as real_annotate
+from gas_annotator.handler import INPUT_CHANGED_REASON, Annotator, handle_job_requested
 from gas_annotator.metrics import AnnotatorMetrics
 from gas_annotator.reference import Bundle
 from gas_annotator.settings import AnnotatorSettings
 from gas_core.aws import AwsClients
 from gas_core.events import JobRequested
-from gas_core.jobs import Job, JobRepository, JobStatus, new_job_id
+from gas_core.jobs import ItemKey, Job, JobRepository, JobStatus, new_job_id
+from gas_core.outbox import Outbox
 from gas_core.resources import Queue, Topic
 from gas_core.settings import GasSettings, Tier
-from gas_core.worker import MessageContext, PermanentError
+from gas_core.worker import MessageContext, PermanentError, RetryLater
 from tests.services.annotator.annotator_helpers import demo_expectations, write_vcf
 from tests.support import FakeClock, emulator_settings
 
@@ -41,6 +49,7 @@ def make_annotator(
     repository: JobRepository,
     demo_bundle: Bundle,
     tmp_path: Path,
+    clock: FakeClock,
 ) -> Callable[..., Annotator]:
     def make(worker_id: str = "worker-a", **overrides: Any) -> Annotator:
         service_settings = emulator_settings(
@@ -60,6 +69,7 @@ def make_annotator(
             reference_dir=demo_bundle.root,
             metrics=AnnotatorMetrics(CollectorRegistry()),
             worker_id=worker_id,
+            clock=clock,
         )
 
     return make
@@ -76,10 +86,12 @@ def submit(
 ) -> tuple[Job, JobRequested]:
     job_id = new_job_id()
     key = f"inputs/{user_id}/{job_id}/{file_name}"
-    aws.s3.put_object(Bucket=settings.names.inputs_bucket, Key=key, Body=body)
+    put = aws.s3.put_object(Bucket=settings.names.inputs_bucket, Key=key, Body=body)
     repository.ensure_profile(user_id, name="Test", email="t@example.org")
+    # As the web records it at submit: the exact object its checks read.
     job = repository.create_job(
-        Job(user_id=user_id, job_id=job_id, input_file_name=file_name, input_key=key)
+        Job(user_id=user_id, job_id=job_id, input_file_name=file_name, input_key=key,
+            input_etag=put["ETag"], input_version_id=put.get("VersionId"))
     )
     event = JobRequested(
         user_id=user_id,
@@ -183,19 +195,25 @@ def test_duplicate_delivery_of_a_finished_job_does_not_rerun_it(
     assert results_events(aws, settings, job.job_id) == ["job.completed"]
 
 
-def test_a_job_held_by_a_live_lease_is_left_to_its_worker(
+def test_a_job_held_by_another_live_lease_comes_back_just_after_that_lease_would_expire(
     settings: GasSettings,
     aws: AwsClients,
     repository: JobRepository,
     user_id: str,
     make_annotator: Callable[..., Annotator],
     good_vcf: bytes,
+    clock: FakeClock,
 ) -> None:
     job, event = submit(
         settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
     )
     repository.claim_lease(job, owner="worker-a", ttl_seconds=120)
-    handle_job_requested(event, context(), annotator=make_annotator("worker-b"))
+    clock.now += 20
+    # Never returned (deleted) while the job is unfinished: the message comes back, after
+    # the lease would expire, to take the job over if worker-a died.
+    with pytest.raises(RetryLater) as later:
+        handle_job_requested(event, context(), annotator=make_annotator("worker-b"))
+    assert later.value.delay_seconds == pytest.approx(101)
     still = repository.get_job(user_id, job.job_id)
     assert (still.status, still.lease_owner, still.attempts) == (JobStatus.RUNNING, "worker-a", 1)
     assert results_events(aws, settings, job.job_id) == []
@@ -266,3 +284,187 @@ def test_a_transient_failure_releases_the_lease_and_gives_up_after_max_attempts(
     assert failed.status is JobStatus.FAILED and failed.attempts == 2
     assert "internal reason" in (failed.error or "")
     assert results_events(aws, settings, job.job_id) == ["job.failed"]
+
+
+def test_a_lease_renewal_landing_after_completion_does_not_lose_the_outcome(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    good_vcf: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The interleaving seen in production: the keeper's renewal lands just after the
+    completion write released the lease, is refused, and was taken for a lost lease."""
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+    annotator = make_annotator(annotator_progress_interval_seconds=0.01)
+    progress: list[Callable[[float], None]] = []
+
+    def capturing_annotate(*args: Any, **kwargs: Any) -> Any:
+        progress.append(kwargs["progress"])
+        return real_annotate(*args, **kwargs)
+
+    renewed_after_completion = threading.Event()
+    completed = threading.Event()
+    real_complete, real_renew = repository.complete_job, repository.update_progress
+
+    def renew(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return real_renew(*args, **kwargs)
+        finally:
+            if completed.is_set():
+                renewed_after_completion.set()
+
+    def complete_then_let_a_renewal_land(*args: Any, **kwargs: Any) -> Any:
+        done = real_complete(*args, **kwargs)
+        completed.set()
+        if any(t.name == "lease-keeper" and t.is_alive() for t in threading.enumerate()):
+            progress[0](0.5)  # new progress: the keeper writes on its next tick
+            assert renewed_after_completion.wait(10)
+        return done
+
+    monkeypatch.setattr("gas_annotator.handler.annotate", capturing_annotate)
+    monkeypatch.setattr(repository, "complete_job", complete_then_let_a_renewal_land)
+    monkeypatch.setattr(repository, "update_progress", renew)
+    handle_job_requested(event, context(), annotator=annotator)
+
+    assert repository.get_job(user_id, job.job_id).status is JobStatus.COMPLETED
+    assert results_events(aws, settings, job.job_id) == ["job.completed"]
+
+
+def _crash_on_publish(monkeypatch: pytest.MonkeyPatch, aws: AwsClients) -> None:
+    def crash(**_: Any) -> Any:
+        raise ConnectionError("the process died here")
+
+    monkeypatch.setattr(aws.sns, "publish", crash)
+
+
+def test_a_completion_whose_publish_crashed_is_announced_by_the_reconciler(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    good_vcf: bytes,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+    with monkeypatch.context() as patch:
+        _crash_on_publish(patch, aws)
+        handle_job_requested(event, context(), annotator=make_annotator())
+    assert repository.get_job(user_id, job.job_id).status is JobStatus.COMPLETED
+    assert results_events(aws, settings, job.job_id) == []
+
+    clock.now += 61
+    Outbox(repository, aws.sns, aws.topic_arn, clock=clock).reconcile()
+    assert results_events(aws, settings, job.job_id) == ["job.completed"]
+    assert repository.pending_events(ItemKey.of_job(user_id, job.job_id)) == []
+
+
+def test_a_redelivery_after_a_crashed_publish_announces_the_recorded_outcome(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=b""
+    )
+    with monkeypatch.context() as patch:
+        _crash_on_publish(patch, aws)
+        with pytest.raises(PermanentError):
+            handle_job_requested(event, context(), annotator=make_annotator())
+    assert results_events(aws, settings, job.job_id) == []
+    handle_job_requested(event, context(receive_count=2), annotator=make_annotator())
+    assert results_events(aws, settings, job.job_id) == ["job.failed"]
+
+
+def test_an_input_uploaded_again_after_submit_fails_the_job(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    good_vcf: bytes,
+) -> None:
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+    # Replaced under the same key after the web checked it.
+    aws.s3.put_object(Bucket=settings.names.inputs_bucket, Key=job.input_key,
+                      Body=b"not what was checked\n")
+    with pytest.raises(PermanentError) as failure:
+        handle_job_requested(event, context(), annotator=make_annotator())
+    failed = repository.get_job(user_id, job.job_id)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error == str(failure.value) == INPUT_CHANGED_REASON
+    assert "\n" not in INPUT_CHANGED_REASON
+    assert results_events(aws, settings, job.job_id) == ["job.failed"]
+
+
+def test_a_job_past_its_wall_clock_limit_is_stopped_and_fails_with_a_reason(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    good_vcf: bytes,
+) -> None:
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+    annotator = make_annotator(annotator_job_timeout_seconds=0.001)
+    with pytest.raises(PermanentError) as failure:
+        handle_job_requested(event, context(), annotator=annotator)
+    failed = repository.get_job(user_id, job.job_id)
+    assert (failed.status, failed.lease_owner) == (JobStatus.FAILED, None)
+    assert failed.error == str(failure.value)
+    assert "longer than" in (failed.error or "") and "limit" in (failed.error or "")
+    assert failed.result_keys == {}
+    assert results_events(aws, settings, job.job_id) == ["job.failed"]
+
+
+def test_files_the_engine_writes_are_private_to_the_service_user(
+    demo_bundle: Bundle, tmp_path: Path, good_vcf: bytes
+) -> None:
+    """As the service starts: the scratch is prepared before the engine's first process, so
+    every process the engine forks writes with the private umask."""
+    vcf = tmp_path / "good.vcf"
+    vcf.write_bytes(good_vcf)
+    root = tmp_path / "scratch"
+    script = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from gas_annotator.engine import annotate
+        from gas_annotator.scratch import job_scratch, prepare_scratch
+        from gas_annotator.settings import AnnotatorSettings
+
+        settings = AnnotatorSettings(reference_dir=sys.argv[1], annotator_scratch_dir=sys.argv[2])
+        prepare_scratch(settings, "worker-a")
+        scratch = job_scratch(settings, "01ARZ3NDEKTSV4RRFFQ69G5FAV", "worker-a")
+        vcf = scratch / "input" / "in.vcf"
+        vcf.parent.mkdir()
+        vcf.write_bytes(Path(sys.argv[3]).read_bytes())
+        annotate(vcf, reference_dir=Path(sys.argv[1]), out_dir=scratch / "out",
+                 scratch_dir=scratch / "tmp")
+        for path in sorted(Path(sys.argv[2]).rglob("*")):
+            print(oct(path.stat().st_mode & 0o777), path.relative_to(sys.argv[2]))
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAS_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(demo_bundle.root), str(root), str(vcf)],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    listing = [line.split(" ", 1) for line in done.stdout.splitlines()]
+    assert any(name.endswith(".vcf.gz") for _, name in listing), done.stdout
+    assert all(int(mode, 8) & 0o077 == 0 for mode, _ in listing), done.stdout
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
