@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from gas_core.events import Event, parse_event
 from gas_core.jobs import ItemKey, JobRepository
 from gas_core.logging import get_logger
@@ -87,7 +89,7 @@ class Outbox:
                     for name, value in event.attributes().items()
                 },
             )
-        except Exception as error:  # it stays pending for the reconciler
+        except (BotoCoreError, ClientError, LookupError) as error:  # pending: reconciler's
             log.warning("outbox_publish_failed", event_type=getattr(event, "type", None),
                         event_id=event.event_id, error=str(error))
             return False

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from gas_core.aws import AwsClients
 from gas_core.events import JobFailed, JobRequested, UserTierChanged
@@ -72,7 +73,8 @@ def published(aws: AwsClients) -> Iterator[Any]:
 
 def _crash_on_publish(monkeypatch: pytest.MonkeyPatch, aws: AwsClients) -> None:
     def crash(**_: Any) -> Any:
-        raise ConnectionError("the process died here")
+        # SNS unreachable: as if the process died before its publish got out.
+        raise EndpointConnectionError(endpoint_url="https://sns.example")
 
     monkeypatch.setattr(aws.sns, "publish", crash)
 

@@ -136,13 +136,17 @@ class JobRepository(ProfileStore, NotificationStore, OutboxStore):
             job, {"status": to, **fields}, guard="status", events=events
         )
 
-    def transition_storage(self, job: Job, to: StorageState, **fields: Any) -> Job:
+    def transition_storage(
+        self, job: Job, to: StorageState, *, events: Sequence[Event] = (), **fields: Any
+    ) -> Job:
         """Move `job` (as read) to storage `to`; conditional on storage+version."""
         if to not in STORAGE_TRANSITIONS[job.storage]:
             raise IllegalTransition(
                 f"job {job.job_id}: storage {job.storage} → {to} is not allowed"
             )
-        return self._versioned_update(job, {"storage": to, **fields}, guard="storage")
+        return self._versioned_update(
+            job, {"storage": to, **fields}, guard="storage", events=events
+        )
 
     def transition_storage_if_profile_unchanged(
         self, job: Job, to: StorageState, *, profile: UserProfile, **fields: Any

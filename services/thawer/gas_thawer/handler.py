@@ -13,9 +13,11 @@ notification reconciles the whole job rather than its one object, which makes ev
    or, with no restore on it at all, its restored copy expired before we got to it (a thawer
    outage longer than GAS_RESTORE_DAYS): the restore is requested again, and its completion
    brings a new event.
-3. When every object is back: delete the archive copies, publish `job.restored` (the
-   notifier de-duplicates), then restoring → hot. Crash before the state write and
-   redelivery find the hot copies verified and finish the remaining steps. Deleting the
+3. When every object is back: delete the archive copies, then restoring → hot, recording
+   `job.restored` (and, step 4, `job.archive_requested`) in that same write (the job's
+   outbox, gas_core.outbox), then publish them (the notifier de-duplicates). Crash before
+   the state write and redelivery find the hot copies verified and finish the remaining
+   steps; crash after it and redelivery (or the outbox reconciler) publishes. Deleting the
    archive copies before the state write leaves no orphan: once the job is hot, nobody looks
    for them.
 4. If the user is free again by now, the result is due for archiving again after the
@@ -30,10 +32,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from gas_core.events import ArchiveRequested, JobRestored, S3RestoreNotification, publish
+from gas_core.events import ArchiveRequested, Event, JobRestored, S3RestoreNotification
 from gas_core.jobs import (
     ArchivedObject,
     ConflictError,
+    ItemKey,
     Job,
     JobNotFound,
     JobRepository,
@@ -49,6 +52,7 @@ from gas_core.objects import (
     matches,
     request_restore,
 )
+from gas_core.outbox import Outbox
 from gas_core.settings import Tier
 
 if TYPE_CHECKING:
@@ -138,6 +142,8 @@ def thaw_job(user_id: str, job_id: str, *, thawer: Thawer) -> str:
         raise RestoreNotRecorded(f"job {job_id} is still archived; the restorer is recording it")
     if job.storage is not StorageState.RESTORING:
         log.info("thaw_skipped", reason=f"storage is {job.storage}")
+        # A thaw that crashed after its state write left its events pending: send them.
+        _outbox(thawer).flush(ItemKey.of_job(user_id, job_id))
         return "skipped"
     if not job.hot_copies_deleted:
         # The archiver has not finished with the hot copies: thawing now could race its
@@ -154,13 +160,16 @@ def thaw_job(user_id: str, job_id: str, *, thawer: Thawer) -> str:
         thawer.s3.delete_object(Bucket=thawer.archive_bucket, Key=obj.key)
     profile = repo.get_profile(user_id)
     tier = profile.tier if profile else job.user_tier
-    # Before the state write, so a crash in between re-publishes rather than never publishing;
-    # the notifier sends one email per restore whatever the number of events.
-    publish(thawer.sns, thawer.results_topic_arn,
-            JobRestored(user_id=user_id, job_id=job_id, user_tier=tier))
+    # Recorded by the state write itself (the job's outbox, gas_core.outbox), then published:
+    # a crash after the write loses neither event (the notifier sends one email per restore
+    # whatever the number of events).
+    events: list[Event] = [JobRestored(user_id=user_id, job_id=job_id, user_tier=tier)]
+    if tier is Tier.FREE:
+        events.append(_archive_again(job, changed_at=profile.tier_changed_at if profile else None,
+                                     thawer=thawer))
     try:
         job = repo.transition_storage(
-            job, StorageState.HOT, archive_key=None, archived_objects=None,
+            job, StorageState.HOT, events=events, archive_key=None, archived_objects=None,
             hot_copies_deleted=None,
         )
     except ConflictError as conflict:
@@ -172,10 +181,8 @@ def thaw_job(user_id: str, job_id: str, *, thawer: Thawer) -> str:
         thawer.metrics.restore_seconds.observe(
             max(0.0, thawer.clock() - job.restore_requested_at.timestamp())
         )
+    _outbox(thawer).deliver(ItemKey.of_job(user_id, job_id), events)
     log.info("thawed", objects=len(job.result_keys), restore_tier=job.restore_tier)
-    if tier is Tier.FREE:
-        _schedule_archiving_again(job, changed_at=profile.tier_changed_at if profile else None,
-                                  thawer=thawer)
     return "thawed"
 
 
@@ -223,12 +230,18 @@ def _restore_again(job: Job, key: str, storage_class: str, *, thawer: Thawer) ->
                 restore_days=thawer.settings.restore_days)
 
 
-def _schedule_archiving_again(job: Job, *, changed_at: datetime | None, thawer: Thawer) -> None:
+def _outbox(thawer: Thawer) -> Outbox:
+    # The thawer's events all go to the results topic.
+    return Outbox(thawer.repository, thawer.sns, lambda _topic: thawer.results_topic_arn)
+
+
+def _archive_again(
+    job: Job, *, changed_at: datetime | None, thawer: Thawer
+) -> ArchiveRequested:
     """The user downgraded while the restore ran: the window counts from the downgrade."""
     start = changed_at or datetime.fromtimestamp(thawer.clock(), UTC)
     due_at = datetime.fromtimestamp(start.timestamp() + thawer.settings.free_retention_seconds,
                                     UTC)
-    publish(thawer.sns, thawer.results_topic_arn,
-            ArchiveRequested(user_id=job.user_id, job_id=job.job_id, user_tier=Tier.FREE,
-                             due_at=due_at))
     log.info("archiving_scheduled_again", due_at=due_at.isoformat())
+    return ArchiveRequested(user_id=job.user_id, job_id=job.job_id, user_tier=Tier.FREE,
+                            due_at=due_at)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from prometheus_client import CollectorRegistry
 
 from gas_annotator.engine import annotate as real_annotate
@@ -337,7 +338,8 @@ def test_a_lease_renewal_landing_after_completion_does_not_lose_the_outcome(
 
 def _crash_on_publish(monkeypatch: pytest.MonkeyPatch, aws: AwsClients) -> None:
     def crash(**_: Any) -> Any:
-        raise ConnectionError("the process died here")
+        # SNS unreachable: as if the process died before its publish got out.
+        raise EndpointConnectionError(endpoint_url="https://sns.example")
 
     monkeypatch.setattr(aws.sns, "publish", crash)
 

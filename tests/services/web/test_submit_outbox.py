@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from fastapi.testclient import TestClient
 
 from gas_core.aws import AwsClients
@@ -29,7 +30,8 @@ def _submit_while_publish_crashes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def crash(**_: Any) -> Any:
-        raise ConnectionError("the process died here")
+        # SNS unreachable: as if the process died before its publish got out.
+        raise EndpointConnectionError(endpoint_url="https://sns.example")
 
     with monkeypatch.context() as patch:
         patch.setattr(web_aws.sns, "publish", crash)
