@@ -8,7 +8,6 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from gas_annotator.engine.limits import InputLimits
 from gas_core.settings import Tier, WorkerSettings
 
 
@@ -18,9 +17,10 @@ class AnnotatorSettings(WorkerSettings):
     worker_visibility_seconds: int = Field(default=300, ge=30, le=43200)
     # Engine processes per job (region chunks in parallel).
     annotator_workers: int = Field(default=1, ge=1, le=64)
-    # A job's lease; renewed every third of it while the job runs. It must be shorter than
-    # the visibility timeout, so a message redelivered after a worker died always finds the
-    # lease expired and takes the job over (see docs/architecture.md, "Leases").
+    # A job's lease; renewed every third of it while the job runs. A redelivered message that
+    # finds another worker's live lease comes back just after it would expire (RetryLater),
+    # so the lease need not be shorter than the visibility timeout (see docs/architecture.md,
+    # "Leases").
     annotator_lease_seconds: int = Field(default=120, ge=10)
     # Progress is written to the job at most this often.
     annotator_progress_interval_seconds: float = Field(default=3.0, gt=0)
@@ -39,25 +39,9 @@ class AnnotatorSettings(WorkerSettings):
     # Variant limits per tier (records after splitting multiallelics).
     free_max_variants: int = Field(default=1_000_000, ge=1)
     premium_max_variants: int = Field(default=50_000_000, ge=1)
-    # Input limits (engine/limits.py; docs/annotation.md, "Input limits"). The decompressed text
-    # may be at most this multiple of the tier's upload cap (a gzip bomb expands ~1000x; real
-    # VCF.gz 5-60x).
-    annotator_max_text_multiple: int = Field(default=100, ge=1)
-    annotator_max_header_bytes: int = Field(default=InputLimits.max_header_bytes, ge=1024)
-    annotator_max_line_bytes: int = Field(default=InputLimits.max_line_bytes, ge=1024)
-    annotator_max_records_per_position: int = Field(
-        default=InputLimits.max_records_per_position, ge=1
-    )
-    annotator_max_repeated_position_records: int = Field(
-        default=InputLimits.max_repeated_position_records, ge=0
-    )
 
     @model_validator(mode="after")
-    def _lease_shorter_than_visibility(self) -> Self:
-        if self.annotator_lease_seconds >= self.worker_visibility_seconds:
-            raise ValueError(
-                "GAS_ANNOTATOR_LEASE_SECONDS must be shorter than GAS_WORKER_VISIBILITY_SECONDS"
-            )
+    def _reference_given(self) -> Self:
         if self.annotator_reference_uri is None and self.reference_dir is None:
             raise ValueError("set GAS_REFERENCE_DIR or GAS_ANNOTATOR_REFERENCE_URI")
         return self
@@ -70,12 +54,3 @@ class AnnotatorSettings(WorkerSettings):
 
     def max_variants(self, tier: Tier) -> int:
         return self.premium_max_variants if tier is Tier.PREMIUM else self.free_max_variants
-
-    def input_limits(self, tier: Tier) -> InputLimits:
-        return InputLimits(
-            max_header_bytes=self.annotator_max_header_bytes,
-            max_line_bytes=self.annotator_max_line_bytes,
-            max_text_bytes=self.annotator_max_text_multiple * self.max_upload_bytes(tier),
-            max_records_per_position=self.annotator_max_records_per_position,
-            max_repeated_position_records=self.annotator_max_repeated_position_records,
-        )
