@@ -8,18 +8,28 @@ the part's bucket, which parts do not name, and the NoSuchBucket error fails the
 with HTTP 500. So after any multipart upload (the annotator uploads results over 8 MB in parts;
 the archiver copies results over 5 GiB in parts) the outbox broke. A part's status is answered
 from the part itself instead.
+
+The same dump has a worse effect: reading a key's `status` advances moto's simulated restore,
+so every read completed pending restores and fired `ObjectRestore:Completed` events for keys
+never restored. Sent mail (the dev outbox's only need) is therefore also served on its own at
+`GET /moto-api/gas/ses.json` (`SES_MAIL_PATH`), in data.json's shape (`{"ses": {...}}`), read
+from SES's models alone without touching S3.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from moto.server import ThreadedMotoServer
+
+SES_MAIL_PATH = "/moto-api/gas/ses.json"
 
 
 def start_emulator(port: int) -> ThreadedMotoServer:
     """A moto server on 127.0.0.1:`port`, started."""
     _answer_part_status_without_bucket()
+    _serve_ses_mail()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server
@@ -44,3 +54,32 @@ def _answer_part_status_without_bucket() -> None:
 
     status.gas_tolerates_parts = True  # type: ignore[attr-defined]
     setattr(FakeKey, "status", property(status, original.fset))  # noqa: B010 - replaces a property
+
+
+def _serve_ses_mail() -> None:
+    # Routes under /moto-api belong to moto's own API app, built from this table when the
+    # server first answers one of its requests.
+    from moto.moto_api._internal import urls
+
+    urls.url_paths["{0}" + SES_MAIL_PATH] = _ses_mail
+
+
+def _ses_mail(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    from moto.core.model_instances import model_data
+
+    ses: dict[str, list[dict[str, Any]]] = {}
+    for name, model in sorted(model_data.get("ses", {}).items()):
+        ses[name] = [
+            {attr: getattr(instance, attr) for attr in dir(instance)
+             if not attr.startswith("_") and _is_json(getattr(instance, attr, None))}
+            for instance in model.instances_tracked  # type: ignore[attr-defined]
+        ]
+    return 200, {"Content-Type": "application/json"}, json.dumps({"ses": ses})
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -8,7 +8,9 @@ still at a development default.
 
 from __future__ import annotations
 
+import math
 import re
+import string
 from enum import StrEnum
 from typing import Any, Literal, Self
 
@@ -36,7 +38,9 @@ class Tier(StrEnum):
 class GasSettings(BaseSettings):
     """Settings every GAS process reads. Subclass per service; add only that service's fields."""
 
-    model_config = SettingsConfigDict(env_prefix="GAS_", extra="ignore", frozen=True)
+    # Errors name the setting but never echo the input (it holds the secrets).
+    model_config = SettingsConfigDict(env_prefix="GAS_", extra="ignore", frozen=True,
+                                      hide_input_in_errors=True)
 
     env: Environment = Environment.DEVELOPMENT
     # Only for an emulator (moto) or a VPC endpoint; unset in AWS.
@@ -126,6 +130,39 @@ class GasSettings(BaseSettings):
 
     def max_upload_bytes(self, tier: Tier | str) -> int:
         return self.premium_max_upload_bytes if tier == Tier.PREMIUM else self.free_max_upload_bytes
+
+
+# A signing or encryption secret must carry at least 256 bits (32 bytes) of entropy.
+MIN_SECRET_BITS = 256
+_MIN_BITS_PER_CHAR = 3.0
+_BASE64_ALPHABET = frozenset(string.ascii_letters + string.digits + "+/-_")
+KEY_GENERATION_ADVICE = (
+    "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+)
+
+
+def weak_secret_reason(value: str) -> str | None:
+    """Why `value` is too weak to sign or encrypt with, or None. Never includes the value.
+
+    Entropy cannot be measured from one value, so this estimates it: the length times the bits
+    per character of the smallest usual alphabet the value fits (hex 4, base64 6, any printable
+    character 6.5), which random hex (64 characters), base64 or `token_urlsafe(32)` values
+    pass; plus a minimum of per-character entropy, which catches repeated or patterned values.
+    """
+    if len(value.encode()) < MIN_SECRET_BITS // 8:
+        return f"shorter than {MIN_SECRET_BITS // 8} bytes"
+    symbols = value.rstrip("=")
+    if all(ch in string.hexdigits for ch in symbols):
+        alphabet = 16
+    elif all(ch in _BASE64_ALPHABET for ch in symbols):
+        alphabet = 64
+    else:
+        alphabet = 95
+    counts = [symbols.count(ch) for ch in set(symbols)]
+    per_char = -sum(c / len(symbols) * math.log2(c / len(symbols)) for c in counts)
+    if len(symbols) * math.log2(alphabet) < MIN_SECRET_BITS or per_char < _MIN_BITS_PER_CHAR:
+        return f"below {MIN_SECRET_BITS} bits of entropy (too short or too repetitive)"
+    return None
 
 
 def _is_secret_field(annotation: Any) -> bool:

@@ -12,6 +12,12 @@ PROFILE_SK = "PROFILE"
 # Idempotency markers of sent emails live under the user's partition too (never listed as
 # jobs: job queries select `JOB#` sort keys only).
 NOTIFIED_PREFIX = "NOTIFIED#"
+# Upload reservations (a job id issued to its user at `POST /jobs`, consumed at submit) and
+# signed-in browser sessions (revoked at logout) live under the user's partition too; both
+# carry `expires_at` for DynamoDB TTL. The web service writes them (gas_web.app.uploads,
+# gas_web.app.sessions).
+UPLOAD_PREFIX = "UPLOAD#"
+SESSION_PREFIX = "SESSION#"
 # Result objects, in the results bucket and (same key) in the archive bucket.
 RESULTS_KEY_PREFIX = "results/"
 
@@ -33,6 +39,16 @@ def notified_sk(kind: str, job_id: str, occurrence: str | None = None) -> str:
     """Marker of one sent email: `NOTIFIED#{kind}#{job_id}` (+ `#{occurrence}` for events that
     can recur for the same job, e.g. a second restore after a second archive)."""
     return f"{NOTIFIED_PREFIX}{kind}#{job_id}" + (f"#{occurrence}" if occurrence else "")
+
+
+def upload_sk(job_id: str) -> str:
+    """Reservation of a job id issued to the partition's user: `UPLOAD#{job_id}`."""
+    return f"{UPLOAD_PREFIX}{job_id}"
+
+
+def session_sk(session_hash: str) -> str:
+    """A signed-in browser session, by the hash of its id: `SESSION#{hash}`."""
+    return f"{SESSION_PREFIX}{session_hash}"
 
 
 def results_prefix(user_id: str, job_id: str) -> str:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 
-from gas_core.settings import DEVELOPMENT_SECRET_PREFIX, GasSettings
+from gas_core.settings import (
+    DEVELOPMENT_SECRET_PREFIX,
+    KEY_GENERATION_ADVICE,
+    GasSettings,
+    weak_secret_reason,
+)
 
 
 class WebSettings(GasSettings):
@@ -18,8 +24,9 @@ class WebSettings(GasSettings):
     # production (refused below).
     auth_mode: Literal["globus", "dev"] = "globus"
     session_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET_PREFIX + "session-secret")
-    # A signed-in browser session lasts this long without a new login.
-    session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
+    # A signed-in browser session lasts at most this long after its login, however active
+    # (server-side, gas_web.app.sessions); logout ends it at once.
+    session_max_age_seconds: int = Field(default=12 * 3600, ge=60, le=7 * 24 * 3600)
 
     # Globus Auth: the confidential client of this web app (authorization-code flow and token
     # introspection) and the public native-app client the `gas` CLI logs in with.
@@ -31,11 +38,19 @@ class WebSettings(GasSettings):
     # Introspection answers are cached this long (never past the token's own expiry).
     globus_introspection_cache_seconds: int = Field(default=60, ge=0, le=3600)
 
-    # Presigned URLs: long enough for a large upload on a slow link; downloads start at once.
-    upload_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # Presigned URLs. An upload URL can replace its object until it expires, so it is kept
+    # short (the submit records exactly which object was checked, and the annotator reads only
+    # that one); downloads start at once.
+    upload_url_seconds: int = Field(default=15 * 60, ge=60, le=7 * 24 * 3600)
+    # How long after `POST /jobs` its job id can still be submitted (the upload reservation).
+    upload_reservation_seconds: int = Field(default=2 * 3600, ge=60, le=7 * 24 * 3600)
     download_url_seconds: int = Field(default=300, ge=10, le=3600)
-    # Results (Parquet) downloaded for the variant browser are kept here, per job, up to a size.
-    web_cache_dir: Path = Path(tempfile.gettempdir()) / "gas-web-cache"
+    # Reference assemblies jobs may name (a JSON list in GAS_SUPPORTED_ASSEMBLIES).
+    supported_assemblies: tuple[str, ...] = ("GRCh38",)
+    # Results (Parquet) downloaded for the variant browser are kept here, per user and job, up
+    # to a size. Default: a private directory of this OS user and deployment under the temp
+    # dir (see `cache_dir`), never shared by two stacks on one host.
+    web_cache_dir: Path | None = None
     web_cache_max_bytes: int = Field(default=2 * 1024**3, gt=0)
 
     @model_validator(mode="after")
@@ -47,7 +62,20 @@ class WebSettings(GasSettings):
                 "GAS_AUTH_MODE=globus needs GAS_GLOBUS_CLIENT_ID and GAS_GLOBUS_CLIENT_SECRET "
                 "(register a confidential client at app.globus.org), or GAS_AUTH_MODE=dev locally"
             )
+        if self.is_production:
+            reason = weak_secret_reason(self.session_secret.get_secret_value())
+            if reason:
+                raise ValueError(f"GAS_SESSION_SECRET is {reason}; {KEY_GENERATION_ADVICE}")
+        if self.upload_reservation_seconds < self.upload_url_seconds:
+            raise ValueError("GAS_UPLOAD_RESERVATION_SECONDS must be at least "
+                             "GAS_UPLOAD_URL_SECONDS (an upload must stay submittable)")
         return self
+
+    @property
+    def cache_dir(self) -> Path:
+        if self.web_cache_dir is not None:
+            return self.web_cache_dir
+        return Path(tempfile.gettempdir()) / f"gas-web-cache-{os.getuid()}-{self.name_prefix}"
 
     @property
     def api_scope(self) -> str:

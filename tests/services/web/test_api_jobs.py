@@ -22,9 +22,13 @@ VCF = (b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 def _drain_requests(aws: AwsClients, user_id: str) -> list[dict[str, object]]:
     """JobRequested messages for this user on the annotator queue (others' are put back)."""
     found = []
+    others = []
     url = aws.queue_url(Queue.ANNOTATOR)
-    for _ in range(5):
+    # Others' messages stay invisible until the whole queue has been seen (released at once
+    # at the end), so a queue holding many of them is still read through.
+    for _ in range(100):
         messages = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                           VisibilityTimeout=60,
                                            WaitTimeSeconds=1).get("Messages", [])
         if not messages:
             break
@@ -34,9 +38,10 @@ def _drain_requests(aws: AwsClients, user_id: str) -> list[dict[str, object]]:
                 found.append(body)
                 aws.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             else:
-                aws.sqs.change_message_visibility(QueueUrl=url,
-                                                  ReceiptHandle=message["ReceiptHandle"],
-                                                  VisibilityTimeout=0)
+                others.append(message["ReceiptHandle"])
+    for handle in others:
+        aws.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle,
+                                          VisibilityTimeout=0)
     return found
 
 

@@ -192,10 +192,10 @@ def test_bad_variant_queries_are_problems(
 
 
 def test_the_result_file_is_downloaded_once_and_cached(
-    client: TestClient, shared_completed_job: Job, web_settings: object
+    client: TestClient, shared_completed_job: Job
 ) -> None:
     _variants(client, shared_completed_job, gene="DEMOPLUS")
-    cached = web_settings.web_cache_dir / f"{shared_completed_job.job_id}.parquet"  # type: ignore[attr-defined]
+    cached = client.app.state.variants.cache_path(shared_completed_job)  # type: ignore[attr-defined]
     assert cached.exists()
     before = cached.stat().st_mtime_ns
     _variants(client, shared_completed_job, gene="DEMOMINUS")

@@ -5,6 +5,7 @@ introspection (active, inactive, other audience, cached) and logout (revocation)
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -261,7 +262,7 @@ def test_production_cookies_are_secure_and_hsts_is_sent(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     settings = WebSettings(
         env="production", auth_mode="globus", globus_client_id="client",
-        globus_client_secret="a-real-secret", session_secret="a-real-session-secret-0123456789",
+        globus_client_secret="a-real-secret", session_secret=secrets.token_urlsafe(32),
         aws_endpoint_url=moto_endpoint,
     )
     globus = GlobusAuth(client_id="client", client_secret="a-real-secret",

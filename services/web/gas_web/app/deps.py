@@ -5,6 +5,8 @@ Who is asking:
   development mode, or the browser's session cookie — cookie-authenticated writes must echo the
   session's CSRF token in `X-CSRF-Token` (the page's own JavaScript does).
 * Pages: the session cookie; no session redirects to /login and back.
+A session cookie counts only while its server-side record lives (gas_web.app.sessions): logout
+and the absolute session lifetime end every copy of the cookie.
 Jobs are always read under the caller's own partition, so another user's job id is a 404.
 """
 
@@ -19,12 +21,15 @@ from gas_core.jobs import Job, JobNotFound, JobRepository, UserProfile, is_job_i
 from gas_web.app.core.auth import GlobusAuth
 from gas_web.app.core.errors import LoginRequired, Problem, not_found
 from gas_web.app.core.security import CSRF_FORM_FIELD, csrf_ok, is_valid_user_id
+from gas_web.app.sessions import SessionStore
+from gas_web.app.uploads import UploadReservations
 from gas_web.app.variants import VariantStore
 from gas_web.settings import WebSettings
 
 SESSION_USER = "uid"
 SESSION_NAME = "name"
 SESSION_EMAIL = "email"
+SESSION_ID = "sid"
 DEV_TOKEN_PREFIX = "dev:"  # noqa: S105 - a scheme marker, not a secret
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -49,11 +54,21 @@ def get_globus(request: Request) -> GlobusAuth | None:
     return request.app.state.globus  # type: ignore[no-any-return]
 
 
+def get_sessions(request: Request) -> SessionStore:
+    return request.app.state.sessions  # type: ignore[no-any-return]
+
+
+def get_uploads(request: Request) -> UploadReservations:
+    return request.app.state.uploads  # type: ignore[no-any-return]
+
+
 Settings = Annotated[WebSettings, Depends(get_settings)]
 Aws = Annotated[AwsClients, Depends(get_aws)]
 Jobs = Annotated[JobRepository, Depends(get_jobs)]
 Variants = Annotated[VariantStore, Depends(get_variants)]
 Globus = Annotated[GlobusAuth | None, Depends(get_globus)]
+Sessions = Annotated[SessionStore, Depends(get_sessions)]
+Uploads = Annotated[UploadReservations, Depends(get_uploads)]
 
 
 def dev_email(user_id: str) -> str:
@@ -66,7 +81,13 @@ def _unauthorized(detail: str) -> Problem:
 
 def _session_profile(request: Request, jobs: JobRepository) -> UserProfile | None:
     user_id = request.session.get(SESSION_USER)
+    session_id = request.session.get(SESSION_ID)
     if not isinstance(user_id, str) or not is_valid_user_id(user_id):
+        return None
+    if not isinstance(session_id, str) or not get_sessions(request).is_active(user_id,
+                                                                             session_id):
+        # Logged out, expired, or a cookie from before server-side sessions: start afresh.
+        request.session.clear()
         return None
     profile = jobs.ensure_profile(
         user_id,

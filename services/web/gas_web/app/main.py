@@ -22,6 +22,8 @@ from gas_web.app.core.errors import install_error_handlers
 from gas_web.app.core.metrics import WebMetrics
 from gas_web.app.core.middleware import RequestContextMiddleware, security_headers_for
 from gas_web.app.core.security import TokenSealer
+from gas_web.app.sessions import SessionStore
+from gas_web.app.uploads import UploadReservations
 from gas_web.app.variants import VariantStore
 from gas_web.app.web.routes import auth, dev, docs, pages, profile
 from gas_web.app.web.templating import make_templates
@@ -69,12 +71,15 @@ def create_app(
     app.state.aws = aws
     app.state.registry = registry
     app.state.jobs = JobRepository(aws.dynamodb, settings.names.table)
+    app.state.sessions = SessionStore(aws.dynamodb, settings.names.table,
+                                      lifetime_seconds=settings.session_max_age_seconds)
+    app.state.uploads = UploadReservations(aws.dynamodb, settings.names.table)
     app.state.globus = globus
     app.state.templates = templates
     app.state.sealer = TokenSealer(settings.session_secret.get_secret_value())
     app.state.variants = VariantStore(
         s3=aws.s3, bucket=settings.names.results_bucket,
-        cache_dir=settings.web_cache_dir, max_bytes=settings.web_cache_max_bytes,
+        cache_dir=settings.cache_dir, max_bytes=settings.web_cache_max_bytes,
     )
 
     upload_origin: list[str] = []

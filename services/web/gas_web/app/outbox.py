@@ -1,6 +1,13 @@
 """The development outbox: emails the emulator's SES accepted, for the signed-in user only.
 
-moto keeps sent mail in memory and shows it at `GET {endpoint}/moto-api/data.json`:
+A mail belongs to the user whose job it is about: the notifier links every mail to its job
+(`{web}/jobs/{job_id}`), and only mail linking to one of the signed-in user's own jobs is
+shown. Not by recipient address: anyone can set his profile's email to another's address.
+
+moto keeps sent mail in memory. Its `GET /moto-api/data.json` dumps every service, and reading
+S3 keys there completes simulated restores (firing bogus `ObjectRestore:Completed` events), so
+the outbox reads only SES at `GET {endpoint}/moto-api/gas/ses.json`, which the GAS emulator
+(`gas_cli.emulator`, what `gas dev` and the tests run) adds, in data.json's shape:
 `["ses"]["Message"]` holds `send_email` calls as `{id, source, destinations: {ToAddresses,
 CcAddresses, BccAddresses}, subject, body}` and `["ses"]["RawMessage"]` holds `send_raw_email`
 calls as `{id, source, destinations: [...], raw_data}` (checked against moto 5.2).
@@ -10,6 +17,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,17 +35,27 @@ class OutboxMail:
     is_html: bool
 
 
-def read_outbox(*, endpoint: str, recipient: str, timeout: float = 5.0) -> list[OutboxMail]:
-    """Mail sent to `recipient`, newest first (moto keeps them in sending order)."""
-    if not recipient:
-        return []
-    response = httpx.get(f"{endpoint.rstrip('/')}/moto-api/data.json", timeout=timeout)
+SES_MAIL_PATH = "/moto-api/gas/ses.json"  # gas_cli.emulator.SES_MAIL_PATH
+# A job link in a mail: `/jobs/` and a ULID (Crockford base32).
+_JOB_LINK = re.compile(r"/jobs/([0-9A-HJKMNP-TV-Z]{26})\b")
+
+
+class OutboxUnavailable(Exception):
+    """The emulator does not serve SES mail on its own (not the GAS emulator)."""
+
+
+def read_outbox(*, endpoint: str, job_ids: Collection[str],
+                timeout: float = 5.0) -> list[OutboxMail]:
+    """Mail about any of `job_ids`, newest first (moto keeps them in sending order)."""
+    response = httpx.get(f"{endpoint.rstrip('/')}{SES_MAIL_PATH}", timeout=timeout)
+    if response.status_code == 404:
+        raise OutboxUnavailable
     response.raise_for_status()
     ses = response.json().get("ses", {})
-    wanted = recipient.strip().lower()
     mails = [_from_message(m) for m in ses.get("Message", []) if isinstance(m, dict)]
     mails += [_from_raw(m) for m in ses.get("RawMessage", []) if isinstance(m, dict)]
-    mine = [m for m in mails if wanted in (address.lower() for address in m.to)]
+    wanted = set(job_ids)
+    mine = [m for m in mails if wanted.intersection(_JOB_LINK.findall(m.subject + "\n" + m.body))]
     return list(reversed(mine))
 
 

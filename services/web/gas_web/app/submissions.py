@@ -3,13 +3,16 @@ of what was actually uploaded, then the PENDING job and its `job.requested` even
 
 The presigned POST carries the tier's size cap in its policy, but the emulator does not enforce
 POST policies (and a policy is only as good as the code that issued it), so `submit_job`
-measures the object itself before anything is queued.
+measures the object itself before anything is queued. Likewise it accepts only a job id that
+`POST /jobs` issued to the caller (an upload reservation, gas_web.app.uploads), and records
+the exact object it checked (ETag, VersionId) so a file re-posted afterwards is not annotated.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +36,7 @@ from gas_web.app.core.errors import Problem, not_found
 
 if TYPE_CHECKING:
     from gas_core.aws import AwsClients
+    from gas_web.app.uploads import UploadReservations
     from gas_web.settings import WebSettings
 
 log = get_logger(__name__)
@@ -80,14 +84,19 @@ def create_upload(
     *,
     settings: WebSettings,
     aws: AwsClients,
+    uploads: UploadReservations,
     profile: UserProfile,
     file_name: str,
     assembly: str,
 ) -> dict[str, Any]:
-    """A new job id and a presigned POST that can only create that job's input object."""
+    """A new job id, reserved for this user, and a presigned POST that can only create that
+    job's input object."""
     safe_name = sanitize_file_name(file_name)
+    check_assembly(settings, assembly)
     job_id = new_job_id()
     key = input_prefix(profile.user_id, job_id) + safe_name
+    uploads.reserve(user_id=profile.user_id, job_id=job_id, input_key=key, assembly=assembly,
+                    lifetime_seconds=settings.upload_reservation_seconds)
     max_bytes = settings.max_upload_bytes(profile.tier)
     post = aws.s3.generate_presigned_post(
         Bucket=settings.names.inputs_bucket,
@@ -113,11 +122,14 @@ def submit_job(
     settings: WebSettings,
     aws: AwsClients,
     repository: JobRepository,
+    uploads: UploadReservations,
     profile: UserProfile,
     job_id: str,
 ) -> Job:
     """Check the uploaded input, record the job PENDING and ask for its annotation.
 
+    Only a job id issued to the caller (and not yet submitted) is accepted: any other id is a
+    404, answered like an unknown one.
     Idempotent: submitting a job again returns it as it is (re-announcing it while it is still
     PENDING, in case the first announcement was lost; the annotator's lease de-duplicates).
     """
@@ -132,9 +144,13 @@ def submit_job(
             _announce(settings=settings, aws=aws, repository=repository, job=existing)
         return existing
 
+    reservation = uploads.find(profile.user_id, job_id)
+    if reservation is None:
+        raise not_found()
     bucket = settings.names.inputs_bucket
-    key, size, metadata = _uploaded_object(aws=aws, bucket=bucket,
-                                           prefix=input_prefix(profile.user_id, job_id))
+    key = reservation.input_key
+    uploaded = _uploaded_object(aws=aws, bucket=bucket, key=key)
+    size, metadata = uploaded.size, uploaded.metadata
     limit = settings.max_upload_bytes(profile.tier)
     if size > limit:
         aws.s3.delete_object(Bucket=bucket, Key=key)
@@ -149,7 +165,7 @@ def submit_job(
         aws.s3.delete_object(Bucket=bucket, Key=key)
         raise Problem(422, "The uploaded file is empty.", title="Empty file")
     file_name = PurePosixPath(key).name
-    if not _looks_like_vcf(aws=aws, bucket=bucket, key=key, file_name=file_name):
+    if not _looks_like_vcf(aws=aws, uploaded=uploaded, file_name=file_name):
         aws.s3.delete_object(Bucket=bucket, Key=key)
         raise Problem(
             422,
@@ -157,45 +173,73 @@ def submit_job(
             "'##fileformat=VCF'; .vcf.gz and .bcf files are gzip/BGZF compressed).",
             title="Not a VCF file",
         )
-    assembly = metadata.get(_ASSEMBLY_META) or "GRCh38"
-    if not re.match(ASSEMBLY_PATTERN, assembly):
-        assembly = "GRCh38"
+    # The upload's metadata, as posted (the emulator does not hold a POST to its policy).
+    assembly = metadata.get(_ASSEMBLY_META) or reservation.assembly
+    check_assembly(settings, assembly)
     job = _create_requested(settings=settings, repository=repository, job=Job(
         user_id=profile.user_id,
         job_id=job_id,
         input_file_name=file_name,
         input_key=key,
         input_bytes=size,
+        input_etag=uploaded.etag,
+        input_version_id=uploaded.version_id,
         assembly=assembly,
         user_tier=profile.tier,
     ))
     _announce(settings=settings, aws=aws, repository=repository, job=job)
+    # Only now: a crash before this leaves a reservation that expires, and the job (if it was
+    # created) answers any retried submit above.
+    uploads.consume(profile.user_id, job_id)
     log.info("job submitted", job_id=job_id, input_bytes=size)
     return job
 
 
-def _uploaded_object(
-    *, aws: AwsClients, bucket: str, prefix: str
-) -> tuple[str, int, dict[str, str]]:
-    listing = aws.s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=2)
-    keys = [item["Key"] for item in listing.get("Contents", [])]
-    if not keys:
-        # The same answer as for another user's job id: nothing under this caller's prefix.
-        raise Problem(404, "No such job, or nothing has been uploaded for it yet: upload the "
-                           "file first.")
-    if len(keys) > 1:
-        raise Problem(409, "More than one file was uploaded for this job; start a new one.",
-                      title="Ambiguous upload")
+def check_assembly(settings: WebSettings, assembly: str) -> None:
+    if assembly not in settings.supported_assemblies:
+        supported = ", ".join(settings.supported_assemblies)
+        raise Problem(422, f"GAS has no reference data for assembly {assembly[:40]!r}; "
+                           f"supported: {supported}.", title="Unsupported assembly")
+
+
+@dataclass(frozen=True)
+class _Uploaded:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    version_id: str | None
+    metadata: dict[str, str]
+
+
+def _uploaded_object(*, aws: AwsClients, bucket: str, key: str) -> _Uploaded:
     try:
-        head = aws.s3.head_object(Bucket=bucket, Key=keys[0])
+        head = aws.s3.head_object(Bucket=bucket, Key=key)
     except ClientError:
-        raise Problem(409, "The uploaded file is no longer there; upload it again.",
-                      title="Nothing uploaded") from None
-    return keys[0], int(head["ContentLength"]), dict(head.get("Metadata") or {})
+        # The same answer whether or not the id is known: nothing uploaded at its key.
+        raise Problem(404, "No such job, or nothing has been uploaded for it yet: upload the "
+                           "file first.") from None
+    version_id = head.get("VersionId")
+    return _Uploaded(bucket=bucket, key=key, size=int(head["ContentLength"]),
+                     etag=str(head["ETag"]),
+                     version_id=str(version_id) if version_id and version_id != "null" else None,
+                     metadata=dict(head.get("Metadata") or {}))
 
 
-def _looks_like_vcf(*, aws: AwsClients, bucket: str, key: str, file_name: str) -> bool:
-    head = aws.s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-15")["Body"].read()
+def _looks_like_vcf(*, aws: AwsClients, uploaded: _Uploaded, file_name: str) -> bool:
+    # Exactly the object measured above (IfMatch/VersionId): a replacement in between fails
+    # the read instead of being sniffed in its place.
+    try:
+        if uploaded.version_id:
+            body = aws.s3.get_object(Bucket=uploaded.bucket, Key=uploaded.key,
+                                     Range="bytes=0-15", VersionId=uploaded.version_id)
+        else:
+            body = aws.s3.get_object(Bucket=uploaded.bucket, Key=uploaded.key,
+                                     Range="bytes=0-15", IfMatch=uploaded.etag)
+    except ClientError:
+        raise Problem(409, "The uploaded file changed while it was being checked; submit "
+                           "again.", title="Upload changed") from None
+    head = body["Body"].read()
     if file_name.lower().endswith((".gz", ".bgz", ".bcf")):
         return head.startswith(_GZIP_MAGIC)
     return head.startswith((b"##fileformat=VCF", b"#CHROM"))

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,8 @@ SORTS: dict[str, str] = {
     "clinvar": "clinvar",
 }
 MAX_PAGE = 500
+# Far beyond any result's row count (the annotator's inputs are capped in bytes).
+MAX_OFFSET = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -106,19 +110,36 @@ def encode_cursor(offset: int) -> str:
 
 
 def decode_cursor(cursor: str | None) -> int:
+    """The offset in a cursor from `encode_cursor`; anything else is a 400, never a 500."""
     if not cursor:
         return 0
+    invalid = Problem(400, "The cursor is not valid; start from the first page.",
+                      title="Invalid cursor")
     try:
-        offset = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["o"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise Problem(400, "The cursor is not valid; start from the first page.") from None
-    if not isinstance(offset, int) or offset < 0:
-        raise Problem(400, "The cursor is not valid; start from the first page.")
+        data = json.loads(base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_",
+                                           validate=True))
+    except (binascii.Error, ValueError):
+        raise invalid from None
+    # Exactly {"o": <int>} in range: a bool is an int to Python, and DuckDB takes 64-bit ints.
+    if not isinstance(data, dict) or set(data) != {"o"}:
+        raise invalid
+    offset = data["o"]
+    if type(offset) is not int or not 0 <= offset <= MAX_OFFSET:
+        raise invalid
     return offset
 
 
+def _cache_name(job: Job) -> str:
+    # Per user *and* job: two users' jobs may share an id, and neither may see the other's rows.
+    return hashlib.sha256(f"{job.user_id}\n{job.job_id}".encode()).hexdigest()[:40]
+
+
 class VariantStore:
-    """Per-job local Parquet files and the queries over them. Thread-safe."""
+    """Per-job local Parquet files and the queries over them. Thread-safe.
+
+    The cache directory is private (0700, files 0600, owned by this OS user): results are
+    users' data, and a temp directory is shared by everyone on the host.
+    """
 
     def __init__(self, *, s3: S3Client, bucket: str, cache_dir: Path, max_bytes: int) -> None:
         self._s3 = s3
@@ -134,23 +155,41 @@ class VariantStore:
         with self._locks_guard:
             return self._locks.setdefault(job_id, threading.Lock())
 
+    def cache_path(self, job: Job) -> Path:
+        return self._dir / f"{_cache_name(job)}.parquet"
+
     def local_file(self, job: Job) -> Path:
         """The job's Parquet file on local disk, downloaded on first use."""
         key = job.result_keys.get("parquet")
         if not key:
             raise Problem(404, "This job has no variant table.")
-        path = self._dir / f"{job.job_id}.parquet"
-        with self._lock(job.job_id):
+        name = _cache_name(job)
+        path = self.cache_path(job)
+        with self._lock(name):
             if path.exists():
                 os.utime(path)  # most recently used: evicted last
                 return path
-            self._dir.mkdir(parents=True, exist_ok=True)
+            self._private_dir()
             partial = path.with_suffix(".part")
-            self._s3.download_file(self._bucket, key, str(partial))
+            partial.unlink(missing_ok=True)  # left by a crash: recreated 0600 below
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                 0o600)
+            with os.fdopen(descriptor, "wb") as out:
+                self._s3.download_fileobj(self._bucket, key, out)
             partial.replace(path)  # atomic: readers never see a half-written file
             log.info("result cached", job_id=job.job_id, bytes=path.stat().st_size)
         self._evict(keep=path)
         return path
+
+    def _private_dir(self) -> None:
+        """Create the cache directory 0700, or refuse one that is not this user's own."""
+        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(self._dir)
+        if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
+            raise RuntimeError(f"the web cache directory {self._dir} is not owned by this user; "
+                               "set GAS_WEB_CACHE_DIR to a private directory")
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            self._dir.chmod(0o700)
 
     def _evict(self, *, keep: Path) -> None:
         files = sorted(self._dir.glob("*.parquet"), key=lambda p: p.stat().st_mtime)
@@ -190,8 +229,8 @@ class VariantStore:
 
     def filter_options(self, job: Job) -> dict[str, list[str]]:
         """Values offered in the browser's filter menus (consequence terms, ClinVar terms)."""
-        if job.job_id in self._options:
-            return self._options[job.job_id]
+        if _cache_name(job) in self._options:
+            return self._options[_cache_name(job)]
         path = self.local_file(job)
         source = _source(path)
         cursor = self._db.cursor()
@@ -207,12 +246,12 @@ class VariantStore:
         finally:
             cursor.close()
         options = {"consequence": consequences, "clinvar": clinvar, "impact": list(IMPACTS)}
-        self._options[job.job_id] = options
+        self._options[_cache_name(job)] = options
         return options
 
 
 def _source(path: Path) -> str:
-    # The path is ours (cache dir + a validated job id), never user text; quotes escaped anyway.
+    # The path is ours (cache dir + a hash), never user text; quotes escaped anyway.
     quoted = str(path).replace("'", "''")
     return f"read_parquet('{quoted}', file_row_number = true)"
 

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from gas_core.jobs import InvalidCursor
 from gas_web.app.api.schemas import JobList, JobOut, NewJob, NewJobUpload, VariantList
 from gas_web.app.core.errors import Problem
-from gas_web.app.deps import Aws, CurrentUser, Jobs, Settings, UserJob, Variants
+from gas_web.app.deps import Aws, CurrentUser, Jobs, Settings, Uploads, UserJob, Variants
 from gas_web.app.results import (
     ResultKind,
     download_name,
@@ -25,16 +25,19 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 
 @router.post("", status_code=201, response_model=NewJobUpload)
-def create_job_upload(body: NewJob, user: CurrentUser, settings: Settings, aws: Aws) -> Any:
+def create_job_upload(body: NewJob, user: CurrentUser, settings: Settings, aws: Aws,
+                      uploads: Uploads) -> Any:
     """Start a job: a presigned POST for this user and job only, capped at the tier's size."""
-    return create_upload(settings=settings, aws=aws, profile=user, file_name=body.file_name,
-                         assembly=body.assembly)
+    return create_upload(settings=settings, aws=aws, uploads=uploads, profile=user,
+                         file_name=body.file_name, assembly=body.assembly)
 
 
 @router.post("/{job_id}/submit", status_code=202, response_model=JobOut)
-def submit(job_id: str, user: CurrentUser, settings: Settings, aws: Aws, jobs: Jobs) -> Any:
+def submit(*, job_id: str, user: CurrentUser, settings: Settings, aws: Aws, jobs: Jobs,
+           uploads: Uploads) -> Any:
     """Check the uploaded file (owner, size cap of the tier, type) and queue the annotation."""
-    job = submit_job(settings=settings, aws=aws, repository=jobs, profile=user, job_id=job_id)
+    job = submit_job(settings=settings, aws=aws, repository=jobs, uploads=uploads, profile=user,
+                     job_id=job_id)
     return job.to_api()
 
 

@@ -14,14 +14,17 @@ from gas_web.app.core.errors import Problem
 from gas_web.app.core.security import dev_user_id, safe_next
 from gas_web.app.deps import (
     SESSION_EMAIL,
+    SESSION_ID,
     SESSION_NAME,
     SESSION_USER,
     CsrfChecked,
     Globus,
     Jobs,
+    Sessions,
     Settings,
     dev_email,
 )
+from gas_web.app.sessions import SessionStore
 
 router = APIRouter(include_in_schema=False)
 log = get_logger(__name__)
@@ -31,10 +34,13 @@ NEXT = "next"
 SEALED_TOKENS = "tok"
 
 
-def _start_session(request: Request, *, user_id: str, name: str, email: str) -> None:
+def _start_session(request: Request, sessions: SessionStore, *, user_id: str, name: str,
+                   email: str) -> None:
     # A fresh session (and CSRF token) at login: nothing planted before login survives it.
+    # Its server-side record is what logout revokes.
     request.session.clear()
-    request.session.update({SESSION_USER: user_id, SESSION_NAME: name, SESSION_EMAIL: email})
+    request.session.update({SESSION_USER: user_id, SESSION_NAME: name, SESSION_EMAIL: email,
+                            SESSION_ID: sessions.start(user_id)})
 
 
 @router.get("/login")
@@ -54,9 +60,11 @@ def login(request: Request, settings: Settings, globus: Globus,
 
 @router.post("/login")
 def dev_login(
+    *,
     request: Request,
     settings: Settings,
     jobs: Jobs,
+    sessions: Sessions,
     _csrf: CsrfChecked,
     username: Annotated[str, Form(max_length=64)],
     next: Annotated[str, Form()] = "/",
@@ -68,7 +76,7 @@ def dev_login(
         raise Problem(422, "Use letters, digits, '.', '_', '@' or '-' in the user name.",
                       title="Invalid user name")
     profile = jobs.ensure_profile(user_id, name=username.strip(), email=dev_email(user_id))
-    _start_session(request, user_id=user_id, name=profile.name, email=profile.email)
+    _start_session(request, sessions, user_id=user_id, name=profile.name, email=profile.email)
     log.info("dev login", user_id=user_id)
     return RedirectResponse(safe_next(next), status_code=303)
 
@@ -79,6 +87,7 @@ def auth_callback(
     request: Request,
     settings: Settings,
     jobs: Jobs,
+    sessions: Sessions,
     globus: Globus,
     code: str | None = None,
     state: str | None = None,
@@ -102,15 +111,21 @@ def auth_callback(
         raise Problem(400, str(failure), title="Login failed") from None
     identity = result.identity
     profile = jobs.ensure_profile(identity.user_id, name=identity.name, email=identity.email)
-    _start_session(request, user_id=identity.user_id, name=profile.name, email=profile.email)
+    _start_session(request, sessions, user_id=identity.user_id, name=profile.name,
+                   email=profile.email)
     request.session[SEALED_TOKENS] = request.app.state.sealer.seal({"t": result.tokens})
     log.info("globus login", user_id=identity.user_id)
     return RedirectResponse(destination, status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, settings: Settings, globus: Globus, _csrf: CsrfChecked) -> Response:
+def logout(request: Request, settings: Settings, globus: Globus, sessions: Sessions,
+           _csrf: CsrfChecked) -> Response:
     tokens = request.app.state.sealer.open(request.session.get(SEALED_TOKENS)).get("t", [])
+    user_id, session_id = request.session.get(SESSION_USER), request.session.get(SESSION_ID)
+    if isinstance(user_id, str) and isinstance(session_id, str):
+        # Server-side: a copy of the old cookie no longer signs anyone in.
+        sessions.revoke(user_id, session_id)
     request.session.clear()
     if settings.auth_mode == "globus" and globus is not None:
         globus.revoke(str(token) for token in tokens)
