@@ -86,6 +86,16 @@ def test_submit_records_the_checked_object(
     job = repository.get_job(user_id, job_id)
     assert (job.input_etag, job.input_bytes) == (head["ETag"], len(VCF))
     assert job.input_version_id == head.get("VersionId")
+    # The upload URL still works: a different file posted to the same key afterwards is not
+    # the one the job names (the annotator reads only the recorded object).
+    swapped = VCF.replace(b"A\tG", b"A\tT")
+    assert upload(created["upload"], swapped).status_code in (200, 201, 204)  # type: ignore[arg-type]
+    assert client.post(f"/api/v1/jobs/{job_id}/submit",
+                       headers=bearer(user_id)).status_code == 202
+    assert repository.get_job(user_id, job_id).input_etag == head["ETag"]
+    now = web_aws.s3.head_object(Bucket=web_settings.names.inputs_bucket,
+                                 Key=f"inputs/{user_id}/{job_id}/sample.vcf")
+    assert now["ETag"] != head["ETag"]
 
 
 def test_upload_urls_expire_within_fifteen_minutes_by_default(

@@ -6,6 +6,7 @@ session record under the user's partition, keyed by a hash of a random session i
 the cookie carries; every cookie-authenticated request checks the record, logout deletes it,
 and it expires `session_max_age_seconds` after the login however active the session is (an
 absolute lifetime; DynamoDB TTL removes it later, the read checks `expires_at` itself).
+Logout marks the record revoked rather than deleting it: the web role deletes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
 
 from gas_core.jobs.keys import session_sk, user_pk
 
@@ -55,11 +58,22 @@ class SessionStore:
     def is_active(self, user_id: str, session_id: str) -> bool:
         item = self._db.get_item(TableName=self._table, Key=self._key(user_id, session_id),
                                  ConsistentRead=True).get("Item")
-        return item is not None and int(item["expires_at"]["N"]) > self._clock()
+        if item is None or "revoked_at" in item:
+            return False
+        return int(item["expires_at"]["N"]) > self._clock()
 
     def revoke(self, user_id: str, session_id: str) -> None:
         """End the session for every copy of its cookie (idempotent)."""
-        self._db.delete_item(TableName=self._table, Key=self._key(user_id, session_id))
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self._key(user_id, session_id),
+                UpdateExpression="SET revoked_at = :now",
+                ConditionExpression="attribute_exists(pk)",  # never creates an item
+                ExpressionAttributeValues={":now": {"N": str(int(self._clock()))}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     @staticmethod
     def _key(user_id: str, session_id: str) -> dict[str, dict[str, str]]:

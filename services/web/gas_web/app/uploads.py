@@ -3,8 +3,8 @@
 Submit accepts only a job id reserved for the caller (anything else is a 404), so a user
 cannot claim an id issued to someone else by uploading under his own prefix. The reservation
 names the exact object key the presigned POST was signed for and the assembly asked for; it is
-consumed once the job exists, and expires (DynamoDB TTL on `expires_at`, and checked on read
-because TTL deletes late) when an upload is abandoned.
+consumed once the job exists (marked, not deleted: the web role deletes nothing), and expires
+(DynamoDB TTL on `expires_at`, and checked on read because TTL deletes late).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
 
 from gas_core.jobs.keys import upload_sk, user_pk
 
@@ -64,7 +66,7 @@ class UploadReservations:
         or expired)."""
         item = self._db.get_item(TableName=self._table, Key=self._key(user_id, job_id),
                                  ConsistentRead=True).get("Item")
-        if item is None:
+        if item is None or "consumed_at" in item:
             return None
         expires_at = int(item["expires_at"]["N"])
         if expires_at <= self._clock():
@@ -76,7 +78,17 @@ class UploadReservations:
 
     def consume(self, user_id: str, job_id: str) -> None:
         """The job exists now: the id cannot be submitted again (idempotent)."""
-        self._db.delete_item(TableName=self._table, Key=self._key(user_id, job_id))
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self._key(user_id, job_id),
+                UpdateExpression="SET consumed_at = :now",
+                # Never creates an item; a second consume changes nothing.
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(consumed_at)",
+                ExpressionAttributeValues={":now": {"N": str(int(self._clock()))}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     @staticmethod
     def _key(user_id: str, job_id: str) -> dict[str, dict[str, str]]:
