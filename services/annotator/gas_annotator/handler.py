@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from gas_annotator.engine import AnnotationResult, InputError, annotate
+from gas_annotator.engine import AnnotationResult, EngineOptions, InputError, annotate
 from gas_annotator.metrics import AnnotatorMetrics
 from gas_annotator.scratch import job_scratch, release_scratch
 from gas_core.events import JobCompleted, JobFailed, JobRequested, publish
@@ -216,15 +216,17 @@ def _annotate_job(
     input_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with _stage("download", annotator):
         _download_input(job, input_path, annotator=annotator)
+    tier = _current_tier(job, annotator)
     with _stage("annotate", annotator):
         return annotate(
             input_path,
             reference_dir=annotator.reference_dir,
             out_dir=scratch / "out",
             workers=settings.annotator_workers,
-            max_variants=settings.max_variants(_current_tier(job, annotator)),
+            max_variants=settings.max_variants(tier),
             progress=keeper.report,
             scratch_dir=scratch / "tmp",
+            options=EngineOptions(limits=settings.input_limits(tier)),
         )
 
 

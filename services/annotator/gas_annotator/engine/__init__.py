@@ -29,6 +29,7 @@ from gas_annotator.engine.chunk import (
     warm_up,
 )
 from gas_annotator.engine.errors import InputError
+from gas_annotator.engine.limits import InputLimits
 from gas_annotator.engine.outputs import Joiner, Outputs, finish_outputs, output_paths, stem_of
 from gas_annotator.engine.validate import ChunkPlan, ChunkSpec, Validator, check_mismatch_rate
 from gas_annotator.reference import Bundle, BundleError, load_bundle
@@ -37,6 +38,7 @@ __all__ = [
     "AnnotationResult",
     "EngineOptions",
     "InputError",
+    "InputLimits",
     "annotate",
     "stem_of",
 ]
@@ -66,6 +68,8 @@ class EngineOptions:
     # fails or crashes), and a crash on a hostile file would take the caller (the SQS worker)
     # down with it. Only tests that need a debugger turn this off.
     isolate: bool = True
+    # Caps that make hostile input fail fast (see limits.py and docs/annotation.md).
+    limits: InputLimits = dataclasses.field(default_factory=InputLimits)
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,7 @@ def _annotate_here(
                 chunk_records=options.chunk_records,
                 max_variants=max_variants,
                 ref_mismatch_threshold=options.ref_mismatch_threshold,
+                limits=options.limits,
             ),
         )
         joiner = Joiner(outputs, options.parquet_row_group)

@@ -1074,12 +1074,23 @@ def _pathogenic_hits(
 
 
 def _write_rows(rows: pa.Table, tsv: Path, arrow: Path) -> None:
-    pacsv.write_csv(
-        rows,
-        str(tsv),
-        write_options=pacsv.WriteOptions(
-            include_header=False, delimiter="\t", quoting_style="none"
-        ),
-    )
+    _write_tsv(rows, tsv)
     with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_file(sink, rows.schema) as writer:
         writer.write_table(rows, max_chunksize=65536)
+
+
+def _write_tsv(rows: pa.Table, path: Path) -> None:
+    """The rows as TSV, values verbatim. pyarrow's CSV writer either quotes a value with a '"'
+    (an ID like rs1"x) or, with quoting off, refuses it; no field holds a tab or a newline (they
+    come from VCF and GFF fields), so joining the columns as text is exact. The text of numbers
+    and booleans is the same cast the CSV writer applies."""
+    columns = [pc.fill_null(pc.cast(c, pa.string()), "") for c in rows.columns]
+    lines = pc.binary_join_element_wise(*columns, "\t")
+    with path.open("wb") as out:
+        for chunk in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
+            if len(chunk) == 0:
+                continue
+            text = pc.binary_join_element_wise(chunk, "", "\n")  # each line + newline
+            offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)
+            start, end = offsets[text.offset], offsets[text.offset + len(text)]
+            out.write(memoryview(text.buffers()[2])[start:end])

@@ -5,7 +5,8 @@ it does fail, says so without a line number. Users need "line 57: ..." so this p
 text itself. It works on blocks of a few MB: a vectorised fast path (numpy over the bytes,
 pyarrow's C++ CSV parser and RE2 regexes over the columns) proves a block valid at ~0.2 us per
 record; only a block the fast path rejects is re-read line by line in Python, which finds the
-first bad line and says exactly what is wrong with it. Memory is bounded by the block.
+first bad line and says exactly what is wrong with it. Memory is bounded by the block, and
+by the limits on lines and the header (limits.py, enforced by textio.Reader).
 
 REF alleles are compared with the reference here only for the first records (a quick, early
 "wrong assembly?" answer with a line number); the exact count over every record comes from
@@ -17,7 +18,6 @@ from __future__ import annotations
 import gzip
 import io
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,15 +28,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pysam
-import pysam.bcftools
-from pysam.utils import SamtoolsError
 
 from gas_annotator.engine.errors import InputError
+from gas_annotator.engine.header import chunk_header, read_header
+from gas_annotator.engine.limits import InputLimits
+from gas_annotator.engine.textio import Counted, Reader, bcf_to_vcf, sniff, text_line
 from gas_annotator.reference import Bundle
 
-FIXED_COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 _BASES = "ACGTNacgtn"
-_BLOCK_BYTES = 4 << 20  # text per fast-path block: bounds memory, amortises per-block cost
 # REF is checked in Python for this many leading records: enough to call a wrong assembly early
 # (with a line number); the exact whole-file count comes from bcftools norm.
 REF_SAMPLE_RECORDS = 2_000
@@ -45,20 +44,6 @@ _REF_RE = r"^[ACGTNacgtn]+$"
 # Symbolic alleles (<DEL>) leave the fast path: the slow path checks they carry END or SVLEN.
 _ALLELE = r"(?:[ACGTNacgtn]+|\*)"
 _ALT_RE = rf"^(?:\.|{_ALLELE}(?:,{_ALLELE})*)$"
-# Our INFO fields: a user's file that already has them (re-annotation) must not clash with ours.
-_OWN_INFO_PREFIXES = ("##INFO=<ID=BCSQ,", "##INFO=<ID=GAS_")
-
-OWN_HEADER_LINES = (
-    '##INFO=<ID=BCSQ,Number=.,Type=String,Description="Local consequence annotation from '
-    "BCSQ (bcftools csq --local-csq). Format: Consequence|gene|transcript|biotype|strand|"
-    'amino_acid_change|dna_change">',
-    '##INFO=<ID=GAS_KNOWN_ID,Number=.,Type=String,Description="ID of the matching known variant '
-    '(dbSNP rsID) in the reference bundle">',
-    '##INFO=<ID=GAS_AF,Number=A,Type=Float,Description="Population allele frequency of the '
-    'matching known variant (field named in the bundle manifest)">',
-    '##INFO=<ID=GAS_CLNSIG,Number=.,Type=String,Description="ClinVar clinical significance of '
-    'the matching known variant">',
-)
 
 
 @dataclass(frozen=True)
@@ -99,121 +84,17 @@ class ValidationStats:
     input_bytes: int = 0
 
 
-def sniff(path: Path) -> str:
-    """'vcf', 'gzip' (bgzip or plain gzip VCF) or 'bcf'; InputError for empty or binary files."""
-    size = path.stat().st_size
-    if size == 0:
-        raise InputError("the file is empty")
-    with path.open("rb") as handle:
-        head = handle.read(65536)
-    if head[:2] == b"\x1f\x8b":
-        try:
-            with gzip.open(path, "rb") as gz:
-                inner = gz.read(4)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(
-                "the compressed file is corrupt or truncated (gzip could not read it)"
-            ) from exc
-        if inner[:3] == b"BCF":
-            return "bcf"
-        if not inner:
-            raise InputError("the file is empty (a compressed file with no content)")
-        return "gzip"
-    if head[:3] == b"BCF":
-        return "bcf"
-    if b"\x00" in head:
-        raise InputError("the file is binary, not VCF text (expected .vcf, .vcf.gz or .bcf)")
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A cut in the middle of a multi-byte character at the 64 KiB boundary is not binary.
-        if exc.start < len(head) - 4:
-            raise InputError(
-                "the file is binary, not VCF text (expected .vcf, .vcf.gz or .bcf)"
-            ) from exc
-    if not head.strip():
-        raise InputError("the file is empty")
-    return "vcf"
-
-
-def bcf_to_vcf(path: Path, out: Path) -> None:
-    try:
-        pysam.bcftools.view("--no-version", "-Ov", "-o", str(out), str(path), catch_stdout=False)
-    except SamtoolsError as exc:
-        raise InputError("the BCF file is truncated or corrupt (htslib could not read it)") from exc
-
-
-class _Counted(io.RawIOBase):
-    """A raw binary stream that counts bytes read: progress for compressed input too."""
-
-    def __init__(self, raw: io.BufferedReader) -> None:
-        super().__init__()
-        self.raw = raw
-        self.count = 0
-
-    def readinto(self, buffer: Any) -> int:
-        n = self.raw.readinto(buffer)
-        self.count += n
-        return n
-
-    def readable(self) -> bool:
-        return True
-
-
 @dataclass
 class ChunkPlan:
     scratch: Path
     chunk_records: int
     max_variants: int | None
     ref_mismatch_threshold: float
-
-
-def _binary_error(line: int) -> InputError:
-    return InputError(
-        f"line {line}: the file is binary or not UTF-8 text (expected .vcf, .vcf.gz or .bcf)"
-    )
-
-
-def _text_line(raw: bytes, lineno: int) -> str:
-    """One line as text, or the binary-input error naming it (not UTF-8, or a NUL byte)."""
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _binary_error(lineno) from exc
-    if "\x00" in line:
-        raise _binary_error(lineno)
-    return line
-
-
-class _Reader:
-    """Header lines, then newline-terminated blocks of the data section, as bytes."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self.stream = stream
-        self.pending = b""
-
-    def _guard(self, fn: Callable[[], bytes], line: int) -> bytes:
-        try:
-            return fn()
-        except EOFError as exc:
-            raise InputError(
-                "the compressed file is truncated (it ends before the end of the gzip stream)"
-            ) from exc
-        except (OSError, zlib.error) as exc:
-            raise InputError(f"the compressed file is corrupt after line {line}") from exc
-
-    def readline(self, line: int) -> bytes:
-        return self._guard(self.stream.readline, line)
-
-    def block(self, line: int) -> bytes:
-        data = self._guard(lambda: self.stream.read(_BLOCK_BYTES), line)
-        if data and not data.endswith(b"\n"):
-            data += self._guard(self.stream.readline, line)
-        return data
+    limits: InputLimits = field(default_factory=InputLimits)
 
 
 class _ChunkWriter:
-    def __init__(self, scratch: Path, header: bytes, counter: _Counted) -> None:
+    def __init__(self, scratch: Path, header: bytes, counter: Counted) -> None:
         self.scratch = scratch
         self.header = header
         self.counter = counter
@@ -286,6 +167,8 @@ class Validator:
         self._ref_mismatched = 0
         self._writer: _ChunkWriter | None = None
         self._ntabs = 7
+        self._run = 0  # records so far at the current position
+        self._repeated = 0  # records at the position of the record before them
 
     @property
     def records_seen(self) -> int:
@@ -306,22 +189,24 @@ class Validator:
         total = max(source.stat().st_size, 1)
         self.stats.input_bytes = total
         with source.open("rb", buffering=0) as raw:
-            counter = _Counted(raw)  # type: ignore[arg-type]
+            counter = Counted(raw)  # type: ignore[arg-type]
             buffered = io.BufferedReader(counter, 1 << 20)
             stream = cast(
                 "IO[bytes]",
                 gzip.GzipFile(fileobj=buffered, mode="rb") if kind == "gzip" else buffered,
             )
-            reader = _Reader(stream)
-            meta, columns, lineno = self._header(reader)
-            self.stats.header_lines = lineno
-            self.stats.samples = max(len(columns) - 9, 0)
-            self._ntabs = len(columns) - 1
+            reader = Reader(stream, self.plan.limits)
+            header = read_header(reader, self.plan.limits.max_header_bytes)
+            self.stats.header_lines = header.lines
+            self.stats.samples = max(len(header.columns) - 9, 0)
+            self._ntabs = len(header.columns) - 1
             writer = _ChunkWriter(
-                self.plan.scratch, self.chunk_header(meta, columns).encode(), counter
+                self.plan.scratch,
+                chunk_header(header, self.bundle.manifest.contigs).encode(),
+                counter,
             )
             self._writer = writer
-            line = lineno + 1  # first line of the next block
+            line = header.lines + 1  # first line of the next block
             while True:
                 block = reader.block(line)
                 if not block:
@@ -348,65 +233,6 @@ class Validator:
         writer.close()
         yield from writer.closed
         writer.closed.clear()
-
-    # ------------------------------------------------------------------ header
-
-    def _header(self, reader: _Reader) -> tuple[list[str], list[str], int]:
-        meta: list[str] = []
-        lineno = 0
-        while True:
-            raw = reader.readline(lineno)
-            if not raw:
-                break
-            lineno += 1
-            line = _text_line(raw, lineno)
-            if line.startswith("##"):
-                if line.startswith("##contig=") or line.startswith(_OWN_INFO_PREFIXES):
-                    continue
-                meta.append(line.rstrip("\r\n") + "\n")
-                continue
-            if line.startswith(("#CHROM", "#chrom")):
-                columns = line.rstrip("\r\n").lstrip("#").split("\t")
-                if tuple(c.upper() for c in columns[:8]) != FIXED_COLUMNS:
-                    raise InputError(
-                        f"line {lineno}: the #CHROM header must list the columns "
-                        "CHROM POS ID REF ALT QUAL FILTER INFO, tab-separated"
-                    )
-                if len(columns) > 8 and columns[8] != "FORMAT":
-                    raise InputError(
-                        f"line {lineno}: the 9th column of the #CHROM header must be FORMAT"
-                    )
-                return meta, columns, lineno
-            if not line.strip():
-                continue
-            raise InputError(
-                f"line {lineno}: missing #CHROM header line before the first record; "
-                "a VCF needs '#CHROM POS ID REF ALT QUAL FILTER INFO' before its records"
-            )
-        if lineno == 0 or not meta:
-            raise InputError("the file is empty")
-        raise InputError("missing #CHROM header line: the file has no records header; is it a VCF?")
-
-    def chunk_header(self, meta: list[str], columns: list[str]) -> str:
-        contigs = [
-            f"##contig=<ID={name},length={length}>\n"
-            for name, length in self.bundle.manifest.contigs.items()
-        ]
-        fileformat = [m for m in meta if m.startswith("##fileformat")] or ["##fileformat=VCFv4.2\n"]
-        rest = [m for m in meta if not m.startswith("##fileformat")]
-        if len(columns) > 9 and not any(m.startswith("##FORMAT=<ID=GT,") for m in meta):
-            # htslib would guess GT is a String, and csq then cannot read its own input back.
-            rest.append(
-                '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype '
-                '(declaration added by GAS: the input used GT without declaring it)">\n'
-            )
-        return "".join(
-            fileformat
-            + rest
-            + contigs
-            + [line + "\n" for line in OWN_HEADER_LINES]
-            + ["#" + "\t".join(columns) + "\n"]
-        )
 
     # ------------------------------------------------------------------ fast path
 
@@ -496,6 +322,9 @@ class Validator:
         if (same & (pos[1:] < pos[:-1])).any():
             return False
         n = len(pos)
+        crowding = self._crowding(pos, same, first_contig=run_contigs[0])
+        if crowding is None:
+            return False
         limit = self.plan.max_variants
         if limit is not None and self._records + n > limit:
             return False
@@ -514,7 +343,34 @@ class Validator:
                 contig=contig,
             )
         self._records += n
+        self._run, repeated = crowding
+        self._repeated += repeated
         return True
+
+    def _crowding(
+        self,
+        pos: np.ndarray[Any, np.dtype[np.int64]],
+        same_contig: np.ndarray[Any, np.dtype[np.bool_]],
+        *,
+        first_contig: str,
+    ) -> tuple[int, int] | None:
+        """For a block: (records at its last position, records repeating the position before
+        them), or None when a limit on repeated positions is crossed (the slow path names it)."""
+        limits = self.plan.limits
+        repeats = np.empty(len(pos), dtype=np.bool_)
+        repeats[0] = first_contig == self._current and pos[0] == self._last_pos
+        repeats[1:] = same_contig & (pos[1:] == pos[:-1])
+        repeated = int(repeats.sum())
+        if not repeated:
+            return 1, 0
+        if self._repeated + repeated > limits.max_repeated_position_records:
+            return None
+        # Runs of one position; run 0 continues the previous block's last position.
+        counts = np.bincount(np.cumsum(~repeats))
+        counts[0] += self._run
+        if counts.max() > limits.max_records_per_position:
+            return None
+        return int(counts[-1]), repeated
 
     def _multi_alt_ok(self, ref: pa.Array, alt: pa.Array, multi: pa.Array) -> bool:
         refs = pc.filter(ref, multi).to_pylist()
@@ -592,7 +448,7 @@ class Validator:
         lineno = first_line - 1
         for raw in block.splitlines(keepends=True):
             lineno += 1
-            self._slow_line(_text_line(raw, lineno).rstrip("\r\n"), lineno)
+            self._slow_line(text_line(raw, lineno).rstrip("\r\n"), lineno)
 
     def _slow_line(self, line: str, lineno: int) -> None:  # noqa: PLR0912 - one branch per check
         if not line.strip():
@@ -629,6 +485,7 @@ class Validator:
                 f"line {lineno}: records are not sorted by position ({chrom}:{pos} after "
                 f"{chrom}:{self._last_pos}; sort the file, e.g. with `bcftools sort`)"
             )
+        self._count_position(chrom, pos, lineno)
         length = self._lengths[contig]
         if pos > length:
             raise InputError(
@@ -667,6 +524,26 @@ class Validator:
         gap = pos - writer.last_pos if writer.records else 0
         writer.write((line + "\n").encode(), 1, pos, gap if gap > GAP_BP else 0)
         self._last_pos = pos
+
+    def _count_position(self, chrom: str, pos: int, lineno: int) -> None:
+        # Many records at one position make bcftools norm and annotate quadratic (64,000 copies
+        # of one record took minutes): a real file never has more than a few dozen.
+        if pos != self._last_pos:
+            self._run = 1
+            return
+        self._run += 1
+        self._repeated += 1
+        limits = self.plan.limits
+        if self._run > limits.max_records_per_position:
+            raise InputError(
+                f"line {lineno}: more than {limits.max_records_per_position:,} records at "
+                f"{chrom}:{pos}, the limit for one position (is a record repeated?)"
+            )
+        if self._repeated > limits.max_repeated_position_records:
+            raise InputError(
+                f"line {lineno}: more than {limits.max_repeated_position_records:,} records "
+                "share their position with the record before them, the limit for one file"
+            )
 
     def _check_ref(self, contig: str, pos: int, ref: str, chrom: str, lineno: int) -> None:
         expected = self._fasta.fetch(contig, pos - 1, pos - 1 + len(ref)).upper()
