@@ -177,15 +177,15 @@ def test_too_many_records_at_one_position_are_rejected_naming_it(
     size, pos = 0, 10
     crowded = _record(seq, 39_000)
     while size < 4 * MB - 500 * len(crowded):
-        line = _record(seq, pos, ident=f"rs{pos}_{'x' * 20}") * 5  # five times: within the limit
-        body.append(line)
-        size += len(line)
+        lines = _record(seq, pos, ident=f"rs{pos}_{'x' * 20}") * 5  # five times: within the limit
+        body.append(lines)
+        size += len(lines)
         pos += 1
     path = tmp_path / "crowded.vcf"
     path.write_text(header + "".join(body) + crowded * 1_001)
-    line = 2 + 5 * len(body) + 1_001
+    lineno = 2 + 5 * len(body) + 1_001
     assert _reason(path, demo_bundle, tmp_path) == (
-        f"line {line}: more than 1,000 records at 1:39000, the limit for one position "
+        f"line {lineno}: more than 1,000 records at 1:39000, the limit for one position "
         "(is a record repeated?)"
     )
 
