@@ -8,6 +8,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from gas_annotator.engine.limits import InputLimits
 from gas_core.settings import Tier, WorkerSettings
 
 
@@ -39,6 +40,20 @@ class AnnotatorSettings(WorkerSettings):
     # Variant limits per tier (records after splitting multiallelics).
     free_max_variants: int = Field(default=1_000_000, ge=1)
     premium_max_variants: int = Field(default=50_000_000, ge=1)
+    # Input limits (engine/limits.py; docs/annotation.md, "Input limits"). The decompressed text
+    # may be at most this multiple of the tier's upload cap (a gzip bomb expands ~1000x; real
+    # VCF.gz 5-60x).
+    annotator_max_text_multiple: int = Field(default=100, ge=1)
+    annotator_max_header_bytes: int = Field(default=InputLimits.max_header_bytes, ge=1024)
+    annotator_max_header_lines: int = Field(default=InputLimits.max_header_lines, ge=10)
+    annotator_max_line_bytes: int = Field(default=InputLimits.max_line_bytes, ge=1024)
+    annotator_max_records_per_position: int = Field(
+        default=InputLimits.max_records_per_position, ge=1
+    )
+    annotator_max_repeated_position_records: int = Field(
+        default=InputLimits.max_repeated_position_records, ge=0
+    )
+    annotator_max_blank_lines: int = Field(default=InputLimits.max_blank_lines, ge=0)
 
     @model_validator(mode="after")
     def _reference_given(self) -> Self:
@@ -54,3 +69,14 @@ class AnnotatorSettings(WorkerSettings):
 
     def max_variants(self, tier: Tier) -> int:
         return self.premium_max_variants if tier is Tier.PREMIUM else self.free_max_variants
+
+    def input_limits(self, tier: Tier) -> InputLimits:
+        return InputLimits(
+            max_header_bytes=self.annotator_max_header_bytes,
+            max_header_lines=self.annotator_max_header_lines,
+            max_line_bytes=self.annotator_max_line_bytes,
+            max_text_bytes=self.annotator_max_text_multiple * self.max_upload_bytes(tier),
+            max_records_per_position=self.annotator_max_records_per_position,
+            max_repeated_position_records=self.annotator_max_repeated_position_records,
+            max_blank_lines=self.annotator_max_blank_lines,
+        )
