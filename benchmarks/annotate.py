@@ -189,7 +189,7 @@ def bcftools_chain(vcf: Path, bundle_dir: Path, work: Path, *, presort: bool) ->
     from pysam.utils import SamtoolsError
 
     from gas_annotator.engine import EngineOptions
-    from gas_annotator.engine.chunk import _known_columns, csq_args, norm_window
+    from gas_annotator.engine.chunk import csq_args, known_columns, norm_window
     from gas_annotator.engine.validate import GAP_BP, ChunkSpec
     from gas_annotator.reference import load_bundle
 
@@ -217,7 +217,7 @@ def bcftools_chain(vcf: Path, bundle_dir: Path, work: Path, *, presort: bool) ->
                      skipped=int(steps[steps > GAP_BP].sum()))  # fmt: skip
     window = norm_window(spec, EngineOptions().norm_window_records)
     (known,) = [(path, k) for k, path in bundle.known_paths()]
-    columns = _known_columns(known[1].id_is_rsid, known[1].af_field, known[1].clnsig_field)
+    columns = known_columns(known[1].id_is_rsid, known[1].af_field, known[1].clnsig_field)
     normed, called = work / "norm.bcf", work / "csq.bcf"
     started = time.perf_counter()
     pysam.bcftools.norm(

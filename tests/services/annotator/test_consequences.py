@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from gas_annotator.engine import consequences as cq
-from gas_annotator.engine.chunk import _protein_changes
+from gas_annotator.engine.rows import protein_changes as _protein_changes
 
 
 @pytest.mark.parametrize(

@@ -182,6 +182,29 @@ def test_known_variant_gets_rsid_frequency_and_clinvar(tmp_path: Path, demo_bund
     assert hit["gene"] and hit["protein_change"].startswith("p.")
 
 
+def test_identical_records_get_the_same_known_variant_annotation(
+    tmp_path: Path, demo_bundle: Bundle
+) -> None:
+    # bcftools annotate gives a known variant to one input record only; the second copy of a
+    # duplicated record used to come out without rsID, ClinVar and AF. A user ID is kept.
+    known_path = demo_bundle.known_paths()[0][1]
+    with pysam.VariantFile(str(known_path)) as known:
+        patho = next(r for r in known if "pathogenic" in (r.info.get("CLNSIG") or ()))
+    site = ("1", patho.pos, ".", patho.ref, patho.alts[0])
+    mine = ("1", patho.pos, "my_id", patho.ref, patho.alts[0])
+    result = _run(tmp_path, demo_bundle, write_vcf(tmp_path / "dup.vcf", [site, site, mine]))
+    with pysam.VariantFile(str(result.vcf)) as out:
+        records = list(out)
+    assert str(records[0]) == str(records[1])
+    assert [r.id for r in records] == [patho.id, patho.id, "my_id"]
+    assert {r.info["GAS_KNOWN_ID"] for r in records} == {(patho.id,)}
+    assert {r.info["GAS_CLNSIG"] for r in records} == {records[0].info["GAS_CLNSIG"]}
+    rows = _tsv(result)
+    assert {r["known_id"] for r in rows} == {patho.id}
+    assert all("pathogenic" in r["clinvar"] and r["allele_frequency"] for r in rows)
+    assert result.summary_data["known"] == 3
+
+
 def test_known_variants_are_found_in_every_cluster_of_a_gapped_input(
     tmp_path: Path, demo_bundle: Bundle
 ) -> None:

@@ -47,6 +47,26 @@ def test_app_v717i_is_a_pathogenic_missense_on_the_mane_transcript(
         assert rec.info["GAS_MANE"].startswith("ENST00000346798|missense_variant|p.Val717Ile")
 
 
+def test_entries_without_a_transcript_id_stay_apart_per_gene(
+    tmp_path: Path, chr21_bundle: Bundle
+) -> None:
+    # csq: BCSQ=intron|APP||protein_coding,non_coding|AP001442.2||antisense (no transcript ids).
+    vcf = write_vcf(tmp_path / "antisense.vcf", [("21", 25936834, ".", "T", "C")])
+    result = annotate(vcf, reference_dir=chr21_bundle.root, out_dir=tmp_path / "out")
+    rows = {(r["gene"], r["biotype"]): r["consequence"] for r in _tsv(result)}
+    assert rows == {
+        ("APP", "protein_coding"): "intron_variant",
+        ("AP001442.2", "antisense"): "non_coding_transcript_exon_variant",
+    }
+    with pysam.VariantFile(str(result.vcf)) as out:
+        rec = next(iter(out))
+        # The most severe consequence is the non-coding gene's, and it is credited to it.
+        assert (rec.info["GAS_CSQ"], rec.info["GAS_GENE"]) == (
+            "non_coding_transcript_exon_variant",
+            "AP001442.2",
+        )
+
+
 def test_every_record_of_the_hg00096_sample_is_annotated(
     tmp_path: Path, chr21_bundle: Bundle, reference_source: Path
 ) -> None:
@@ -66,6 +86,44 @@ def test_every_record_of_the_hg00096_sample_is_annotated(
     assert all(r["gene"] and r["consequence"] for r in rows)
     assert result.summary_data["ref_mismatch"]["count"] == 0
     assert result.summary_data["known"] == len(keys)
+
+
+def test_both_copies_of_a_duplicated_record_get_the_same_annotation(
+    tmp_path: Path, chr21_bundle: Bundle, reference_source: Path
+) -> None:
+    # annotate pairs a known variant with one input record: the second copy used to lose its
+    # rsID, ClinVar and AF. Here every record of the sample (sites only) is written twice, and
+    # one allele is also repeated with another allele in between.
+    with pysam.VariantFile(str(reference_source / CHR21_SAMPLE)) as vcf:
+        sites = [("21", r.pos, ".", r.ref, r.alts[0]) for r in vcf]
+    twice = [site for site in sites for _ in range(2)]
+    app = [("21", 25891784, ".", "C", alt) for alt in ("T", "A", "T")]
+    records = sorted(twice + app, key=lambda r: int(str(r[1])))  # stable: copies stay adjacent
+    result = annotate(
+        write_vcf(tmp_path / "twice.vcf", records),
+        reference_dir=chr21_bundle.root,
+        out_dir=tmp_path / "out",
+    )
+    with pysam.VariantFile(str(result.vcf)) as out:
+        lines = [str(r) for r in out]
+    at_app = [line for line in lines if line.startswith("21\t25891784\t")]
+    others = [line for line in lines if not line.startswith("21\t25891784\t")]
+    assert others[0::2] == others[1::2]
+    assert at_app[0] == at_app[2] and "rs63750264" in at_app[2]
+    rows = _tsv(result)
+    by_site: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for row in rows:
+        by_site.setdefault((row["pos"], row["ref"], row["alt"]), []).append(row)
+    for (pos, _ref, alt), site_rows in by_site.items():
+        if (pos, alt) == ("25891784", "A"):
+            continue  # the one allele given once
+        # Each copy gives the same rows: every distinct row appears an even number of times.
+        counts: dict[tuple[str, ...], int] = {}
+        for row in site_rows:
+            key = tuple(row.values())
+            counts[key] = counts.get(key, 0) + 1
+        assert all(c % 2 == 0 for c in counts.values()), site_rows[0]
+    assert result.summary_data["known"] == len(twice) + 3
 
 
 def test_chr_prefixed_input_gives_the_same_consequences(

@@ -21,13 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from gas_annotator.engine.chunk import (
-    ChunkContext,
-    ChunkResult,
-    NeedsSortError,
-    run_chunk,
-    warm_up,
-)
+from gas_annotator.engine.chunk import NeedsSortError, run_chunk, warm_up
+from gas_annotator.engine.chunk_models import ChunkContext, ChunkResult
 from gas_annotator.engine.errors import InputError
 from gas_annotator.engine.limits import InputLimits
 from gas_annotator.engine.outputs import Joiner, Outputs, finish_outputs, output_paths, stem_of

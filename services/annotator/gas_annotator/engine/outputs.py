@@ -21,8 +21,10 @@ from pysam.libcbgzf import BGZFile
 from pysam.utils import SamtoolsError
 
 from gas_annotator.engine import consequences as cq
-from gas_annotator.engine.chunk import BGZF_MODE, TSV_SCHEMA, ChunkResult, finish_vcf
+from gas_annotator.engine.chunk_models import ChunkResult
+from gas_annotator.engine.rows import TSV_SCHEMA
 from gas_annotator.engine.validate import ValidationStats
+from gas_annotator.engine.vcf_splice import BGZF_MODE, finish_vcf
 from gas_annotator.reference import Bundle, tool_versions
 
 if TYPE_CHECKING:

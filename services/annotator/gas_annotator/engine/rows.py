@@ -1,0 +1,319 @@
+"""Our pass: from the annotated records to the result rows (one per variant x transcript, or one
+context row for a variant that hits none) and the per-variant INFO fields.
+
+Columnar throughout (pyarrow compute + numpy): Python-level loops run only over distinct values
+(consequence strings, amino-acid changes), never over records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gas_annotator.engine import consequences as cq
+from gas_annotator.engine.arrowkit import map_distinct, nonempty, scatter, whole
+from gas_annotator.engine.chunk_models import ChunkContext
+from gas_annotator.engine.chunk_stats import chunk_stats
+from gas_annotator.engine.gene_context import CONTEXT_TERMS, gene_context, load_genes, load_mane
+
+TSV_SCHEMA = pa.schema(
+    [
+        ("chrom", pa.string()),
+        ("pos", pa.int64()),
+        ("id", pa.string()),
+        ("ref", pa.string()),
+        ("alt", pa.string()),
+        ("gene", pa.string()),
+        ("transcript", pa.string()),
+        ("biotype", pa.string()),
+        ("consequence", pa.string()),
+        ("impact", pa.string()),
+        ("protein_change", pa.string()),
+        ("mane_select", pa.bool_()),
+        ("known_id", pa.string()),
+        ("clinvar", pa.string()),
+        ("allele_frequency", pa.float64()),
+        ("nearest_gene", pa.string()),
+        ("distance", pa.int64()),
+    ]
+)
+
+
+def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one place
+    q: pa.Table, contig: str, ctx: ChunkContext
+) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    n = q.num_rows
+    pos = q.column("pos").to_numpy()
+    user_chrom = ctx.to_user.get(contig, contig)
+
+    # --- transcript consequences: one row per BCSQ entry
+    bcsq = whole(q.column("bcsq"))
+    entries = pc.split_pattern(bcsq, ",")
+    flat = pc.list_flatten(entries)
+    parent = pc.list_parent_indices(entries).to_numpy()
+    keep = pc.invert(pc.starts_with(flat, "@"))  # haplotype back-references (not with -l)
+    flat = pc.filter(flat, keep)
+    parent = parent[keep.to_numpy(zero_copy_only=False)]
+    padded = pc.binary_join_element_wise(flat, "|||||||", "")
+    parts = pc.split_pattern(padded, "|")
+    entries_table = pa.table(
+        {
+            "parent": pa.array(parent.astype(np.int64)),
+            "transcript": whole(pc.list_element(parts, 2)),
+            "csq": whole(pc.list_element(parts, 0)),
+            "gene": whole(pc.list_element(parts, 1)),
+            "biotype": whole(pc.list_element(parts, 3)),
+            "aa": whole(nonempty(pc.list_element(parts, 5))),
+        }
+    )
+    merged = _merge_same_transcript(entries_table)
+    parent = merged.column("parent").to_numpy()
+    transcript = whole(merged.column("transcript"))
+    gene = whole(merged.column("gene"))
+    biotype = whole(merged.column("biotype"))
+    aa = pc.fill_null(whole(merged.column("aa")), "")
+    csq_short = whole(merged.column("csq"))
+
+    mapped = map_distinct(csq_short, _so_fields, pa.struct(
+        [("so", pa.string()), ("top", pa.string()), ("impact", pa.string()), ("rank", pa.int32())]
+    ))  # fmt: skip
+    so = pc.struct_field(mapped, "so")
+    top = pc.struct_field(mapped, "top")
+    impact = pc.struct_field(mapped, "impact")
+    rank = pc.struct_field(mapped, "rank").to_numpy(zero_copy_only=False).astype(np.int64)
+
+    tx_unversioned = pc.replace_substring_regex(transcript, r"\..*$", "")
+    mane_set = load_mane(ctx.mane)
+    mane = (
+        pc.is_in(tx_unversioned, value_set=mane_set)
+        if len(mane_set)
+        else pc.equal(transcript, pa.scalar("\0"))
+    )
+    protein = protein_changes(aa, so)
+
+    # --- variants with no transcript consequence: our upstream/downstream/intergenic context
+    hit = np.zeros(n, dtype=np.bool_)
+    hit[parent] = True
+    nohit_idx = np.flatnonzero(~hit)
+    genes = load_genes(ctx.genes, contig)
+    term_code, near_gene, near_dist = gene_context(pos[nohit_idx], genes, ctx.context_distance)
+    ctx_term = pc.take(CONTEXT_TERMS, pa.array(term_code))
+    near_name = pc.take(genes.names, pa.array(near_gene, mask=near_gene < 0))
+    near_distance = pa.array(near_dist, mask=near_dist < 0)
+
+    # --- per-variant most severe consequence and MANE consequence (columnar scatter/take)
+    order = np.lexsort((rank, parent))
+    first = order[np.r_[True, parent[order][1:] != parent[order][:-1]]] if len(order) else order
+    first_rows = pa.array(first)
+    var_csq = pc.coalesce(
+        scatter(pc.take(top, first_rows), parent[first], n), scatter(ctx_term, nohit_idx, n)
+    )
+    var_impact = pc.fill_null(scatter(pc.take(impact, first_rows), parent[first], n), "MODIFIER")
+    var_gene = scatter(pc.take(nonempty(gene), first_rows), parent[first], n)
+    mane_rows = np.flatnonzero(mane.to_numpy(zero_copy_only=False))
+    if len(mane_rows):
+        mane_rows = mane_rows[np.lexsort((rank[mane_rows], parent[mane_rows]))]
+        keep_first = np.r_[True, parent[mane_rows][1:] != parent[mane_rows][:-1]]
+        mane_rows = mane_rows[keep_first]
+        idx = pa.array(mane_rows)
+        label = pc.binary_join_element_wise(
+            pc.take(transcript, idx), pc.take(so, idx), pc.fill_null(pc.take(protein, idx), ""), "|"
+        )
+        var_mane = scatter(label, parent[mane_rows], n)
+    else:
+        var_mane = pa.nulls(n, pa.string())
+    var_near = scatter(near_name, nohit_idx, n)
+    var_dist = scatter(near_distance, nohit_idx, n)
+
+    # --- TSV rows: transcript rows and context rows, in input order
+    n_hit_rows = len(parent)
+    n_ctx = len(nohit_idx)
+    row_variant = np.concatenate([parent.astype(np.int64), nohit_idx.astype(np.int64)])
+    variant_take = pa.array(row_variant)
+
+    def col(name: str) -> pa.Array:
+        return whole(pc.take(q.column(name), variant_take))
+
+    def both(hit_values: pa.Array, context_values: pa.Array) -> pa.Array:
+        return pa.concat_arrays([whole(hit_values), whole(context_values)])
+
+    no_strings = pa.nulls(n_ctx, pa.string())
+    rows = pa.table(
+        {
+            "chrom": pc.take(
+                pa.array([user_chrom]), pa.array(np.zeros(len(row_variant), np.int64))
+            ),
+            "pos": col("pos"),
+            "id": col("id"),
+            "ref": col("ref"),
+            "alt": col("alt"),
+            "gene": both(nonempty(gene), no_strings),
+            "transcript": both(nonempty(transcript), no_strings),
+            "biotype": both(nonempty(biotype), no_strings),
+            "consequence": both(so, ctx_term),
+            "impact": both(impact, pa.array(np.full(n_ctx, "MODIFIER", dtype=object), pa.string())),
+            "protein_change": both(protein, no_strings),
+            "mane_select": both(mane, pa.array(np.zeros(n_ctx, np.bool_))),
+            "known_id": col("known_id"),
+            "clinvar": col("clnsig"),
+            "allele_frequency": col("af"),
+            "nearest_gene": both(pa.nulls(n_hit_rows, pa.string()), near_name),
+            "distance": both(pa.nulls(n_hit_rows, pa.int64()), near_distance),
+        },
+        schema=TSV_SCHEMA,
+    )
+    row_order = np.lexsort((np.arange(len(row_variant)), row_variant))
+    rows = rows.take(pa.array(row_order))
+
+    per_variant = pa.table(
+        {
+            "chrom": q.column("chrom"),
+            "pos": q.column("pos"),
+            "ref": q.column("ref"),
+            "alt": q.column("alt"),
+            "GAS_CSQ": var_csq,
+            "GAS_IMPACT": var_impact,
+            "GAS_GENE": var_gene,
+            "GAS_NEAREST_GENE": var_near,
+            "GAS_DISTANCE": var_dist,
+            "GAS_MANE": var_mane,
+        }
+    )
+    detail = pa.table(
+        {
+            "transcript": scatter(pc.take(transcript, first_rows), parent[first], n),
+            "protein": scatter(pc.take(protein, first_rows), parent[first], n),
+        }
+    )
+    stats = chunk_stats(
+        q,
+        per_variant=per_variant,
+        rows=rows,
+        detail=detail,
+        chrom=user_chrom,
+        variant_of_row=row_variant[row_order],
+    )
+    return rows, per_variant, stats
+
+
+def _merge_same_transcript(entries: pa.Table) -> pa.Table:
+    """One row per variant x transcript: csq reports e.g. splice_region and missense on one
+    transcript as two entries, users (and VEP) expect one row with the terms joined by '&'.
+
+    Only entries of the same transcript merge. csq gives no transcript id for some entries
+    (``intron|APP||protein_coding,non_coding|AP001442.2||antisense``): those stay apart per
+    (gene, biotype), or one gene would be credited with another's consequence.
+
+    Such pairs are rare, so they are found with a sort on integer keys and only they are
+    grouped; the other entries pass through untouched.
+    """
+    parent = entries.column("parent").to_numpy()
+    # The transcript, or for entries without one "\0gene\0biotype" (no id starts with NUL).
+    same = pc.if_else(
+        pc.equal(entries.column("transcript"), ""),
+        pc.binary_join_element_wise("", entries.column("gene"), entries.column("biotype"), "\0"),
+        entries.column("transcript"),
+    )
+    codes = whole(pc.dictionary_encode(same)).indices.to_numpy(zero_copy_only=False)
+    key = parent * (int(codes.max(initial=0)) + 2) + codes
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    repeated = sorted_key[1:] == sorted_key[:-1]
+    entries = entries.append_column("index", pa.array(np.arange(len(parent), dtype=np.int64)))
+    if not repeated.any():
+        return entries.drop_columns(["index"])
+    duplicated = np.isin(key, sorted_key[1:][repeated])
+    dup = entries.filter(pa.array(duplicated)).append_column("key", pa.array(key[duplicated]))
+    single = entries.filter(pa.array(~duplicated))
+    grouped = dup.group_by(["key"], use_threads=False).aggregate(
+        [("parent", "first"), ("transcript", "first"), ("csq", "list"), ("gene", "first"),
+         ("biotype", "first"), ("aa", "first"), ("index", "min")]
+    )  # fmt: skip
+    grouped = pa.table(
+        {
+            "parent": grouped.column("parent_first"),
+            "transcript": grouped.column("transcript_first"),
+            "csq": pc.binary_join(grouped.column("csq_list"), "&"),
+            "gene": grouped.column("gene_first"),
+            "biotype": grouped.column("biotype_first"),
+            "aa": grouped.column("aa_first"),
+            "index": grouped.column("index_min"),
+        }
+    )
+    combined = pa.concat_tables([single, grouped.cast(single.schema)])
+    return combined.sort_by("index").drop_columns(["index"])
+
+
+_AA_LETTERS = pa.array(list(cq.AA3))
+
+
+_AA_NAMES = pa.array(list(cq.AA3.values()))
+
+
+_SIMPLE_AA = r"^(?P<pos>[0-9]+)(?P<ref>[A-Z*])(?:>[0-9]+(?P<alt>[A-Z*]))?$"
+
+
+def protein_changes(aa: pa.Array, so: pa.Array) -> pa.Array:
+    """HGVS p. notation for csq's amino-acid field.
+
+    The common single-residue forms (``717V>717I`` -> ``p.Val717Ile``, ``315K`` -> ``p.Lys315=``)
+    are built column-wise; the rest (indels, frameshifts) go through cq.protein_change once per
+    distinct value.
+    """
+    if len(aa) == 0:
+        return pa.array([], pa.string())
+    parts = pc.extract_regex(aa, _SIMPLE_AA)
+    ref = pc.take(_AA_NAMES, pc.index_in(pc.struct_field(parts, "ref"), value_set=_AA_LETTERS))
+    alt_letter = pc.struct_field(parts, "alt")
+    alt = pc.take(_AA_NAMES, pc.index_in(alt_letter, value_set=_AA_LETTERS))
+    same = pc.or_(pc.equal(alt_letter, ""), pc.equal(alt_letter, pc.struct_field(parts, "ref")))
+    suffix = pc.if_else(pc.fill_null(same, True), "=", alt)
+    simple = pc.binary_join_element_wise("p.", ref, pc.struct_field(parts, "pos"), suffix, "")
+    simple_ok = pc.and_(pc.is_valid(simple), pc.invert(pc.match_substring(so, "frameshift")))
+    simple_ok = pc.fill_null(simple_ok, False)
+    pair = pc.binary_join_element_wise(aa, so, "\t")
+    needs_python = pc.and_(pc.invert(simple_ok), pc.not_equal(aa, ""))
+    slow = map_distinct(
+        pc.if_else(needs_python, pair, pa.scalar(None, pa.string())), _protein_from_pair,
+        pa.string(),
+    )  # fmt: skip
+    out = pc.if_else(simple_ok, simple, slow)
+    return whole(pc.if_else(pc.equal(aa, ""), pa.scalar(None, pa.string()), out))
+
+
+def _so_fields(csq: str | None) -> dict[str, Any]:
+    terms, impact, rank = cq.so_terms(csq or "")
+    return {"so": terms, "top": terms.split("&")[0], "impact": impact, "rank": rank}
+
+
+def _protein_from_pair(pair: str | None) -> str | None:
+    if not pair:
+        return None
+    aa, _, so = pair.partition("\t")
+    return cq.protein_change(aa, so) if aa else None
+
+
+def write_rows(rows: pa.Table, tsv: Path, arrow: Path) -> None:
+    _write_tsv(rows, tsv)
+    with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_file(sink, rows.schema) as writer:
+        writer.write_table(rows, max_chunksize=65536)
+
+
+def _write_tsv(rows: pa.Table, path: Path) -> None:
+    """The rows as TSV, values verbatim. pyarrow's CSV writer either quotes a value with a '"'
+    (an ID like rs1"x) or, with quoting off, refuses it; no field holds a tab or a newline (they
+    come from VCF and GFF fields), so joining the columns as text is exact. The text of numbers
+    and booleans is the same cast the CSV writer applies."""
+    columns = [pc.fill_null(pc.cast(c, pa.string()), "") for c in rows.columns]
+    lines = pc.binary_join_element_wise(*columns, "\t")
+    with path.open("wb") as out:
+        for chunk in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
+            if len(chunk) == 0:
+                continue
+            text = pc.binary_join_element_wise(chunk, "", "\n")  # each line + newline
+            offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)
+            start, end = offsets[text.offset], offsets[text.offset + len(text)]
+            out.write(memoryview(text.buffers()[2])[start:end])
