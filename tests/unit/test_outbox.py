@@ -4,6 +4,7 @@ writer crashes between the write and the publish (the reconciler or the retry se
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from botocore.exceptions import EndpointConnectionError
 from gas_core.aws import AwsClients
 from gas_core.events import JobFailed, JobRequested, UserTierChanged
 from gas_core.jobs import ConflictError, ItemKey, Job, JobRepository, new_job_id
-from gas_core.outbox import Outbox
+from gas_core.outbox import Outbox, OutboxReconciler
 from gas_core.resources import Topic
 from gas_core.settings import GasSettings, Tier
 from gas_core.tiers import change_tier
@@ -172,3 +173,33 @@ def test_an_event_is_recorded_only_if_its_state_write_succeeds(
     with pytest.raises(ConflictError):
         repo.update_profile(profile, tier=Tier.PREMIUM, events=[event])
     assert repo.pending_events(ItemKey.of_profile(user_id)) == []
+
+
+def test_the_reconciler_thread_keeps_republishing_until_stopped(
+    repo: JobRepository, aws: AwsClients, clock: FakeClock, user_id: str, published: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    profile = repo.ensure_profile(user_id, name="A", email="a@example.org")
+    with monkeypatch.context() as patch:
+        _crash_on_publish(patch, aws)
+        change_tier(repository=repo, sns=aws.sns,
+                    user_events_topic_arn=aws.topic_arn(Topic.USER_EVENTS),
+                    profile=profile, new_tier=Tier.PREMIUM)
+    clock.now += 61
+    rounds = threading.Semaphore(0)
+
+    class CountingOutbox(Outbox):
+        def reconcile(self) -> int:
+            try:
+                return super().reconcile()
+            finally:
+                rounds.release()
+
+    reconciler = OutboxReconciler(
+        CountingOutbox(repo, aws.sns, aws.topic_arn, clock=clock), interval=0.01
+    ).start()
+    try:
+        assert rounds.acquire(timeout=30) and rounds.acquire(timeout=30)  # two full rounds
+    finally:
+        reconciler.stop()
+    assert [e["type"] for e in published(user_id)] == ["user.tier_changed"]
