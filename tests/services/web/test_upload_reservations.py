@@ -8,8 +8,10 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pytest
 from fastapi.testclient import TestClient
 
 from gas_core.aws import AwsClients
@@ -163,3 +165,23 @@ def test_another_users_cached_rows_are_never_shown_for_the_same_job_id(
     assert store.filter_options(victim) == victims_options
     again = client.get(f"/api/v1/jobs/{victim.job_id}/variants", headers=bearer(victim.user_id))
     assert again.json()["total"] == mine.json()["total"]
+
+
+def test_a_file_replaced_while_it_is_checked_is_refused(
+    client: TestClient, web_aws: AwsClients, repository: JobRepository, user_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    created = _create(client, user_id)
+    assert upload(created["upload"], VCF).status_code in (200, 201, 204)  # type: ignore[arg-type]
+    measured = web_aws.s3.head_object
+
+    def head_then_replaced(**kwargs: Any) -> Any:
+        # The object measured is not the one read next: re-posted in between.
+        answer = measured(**kwargs)
+        upload(created["upload"], VCF + b"1\t5020\t.\tC\tT\t.\t.\t.\n")  # type: ignore[arg-type]
+        return answer
+
+    monkeypatch.setattr(web_aws.s3, "head_object", head_then_replaced)
+    response = client.post(f"/api/v1/jobs/{created['job_id']}/submit", headers=bearer(user_id))
+    assert response.status_code == 409
+    assert list(repository.iter_jobs(user_id)) == []
