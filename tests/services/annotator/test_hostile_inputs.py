@@ -95,6 +95,46 @@ def test_text_over_the_decompressed_limit_is_rejected(
     assert "the file holds more than 2 MB of text (decompressed), the limit" in reason
 
 
+def test_a_header_of_many_tiny_lines_is_rejected_at_the_line_limit(
+    tmp_path: Path, demo_bundle: Bundle
+) -> None:
+    # 64 MB of "##" lines is 21 million lines: far more memory and time than 64 MB suggests.
+    bomb = _gzip_bomb(tmp_path / "tiny.vcf.gz", b"##\n", 64 * MB, head=b"##fileformat=VCFv4.2\n")
+    reason = _reason(bomb, demo_bundle, tmp_path, max_header_lines=100_000)
+    assert (
+        reason == "line 100001: the header has more than 100,000 lines, the limit (is this a VCF?)"
+    )
+
+
+def test_blank_lines_beyond_the_limit_are_rejected(
+    tmp_path: Path, demo_bundle: Bundle, seq: str
+) -> None:
+    # Each blank line goes through the per-line path and counts as no record: a gzip of newlines
+    # within the text limit would otherwise keep a worker busy for many minutes.
+    head = ("##fileformat=VCFv4.2\n" + HEADER + "\n" + _records(seq, 3)).encode()
+    bomb = _gzip_bomb(tmp_path / "blank.vcf.gz", b"\n", 1 * MB, head=head)
+    reason = _reason(bomb, demo_bundle, tmp_path)
+    assert reason == "line 10006: more than 10,000 blank lines, the limit"
+
+
+def test_a_carriage_return_inside_a_line_is_rejected_with_its_line(
+    tmp_path: Path, demo_bundle: Bundle, seq: str
+) -> None:
+    body = _records(seq, 3) + _record(seq, 50, ident="rs5\rx") + _records(seq, 2, start=60)
+    path = tmp_path / "cr.vcf"
+    path.write_bytes(("##fileformat=VCFv4.2\n" + HEADER + "\n" + body).encode())
+    reason = _reason(path, demo_bundle, tmp_path)
+    assert reason == "line 6: a carriage return (CR) inside the line"
+
+
+def test_crlf_line_ends_are_accepted(tmp_path: Path, demo_bundle: Bundle, seq: str) -> None:
+    text = "##fileformat=VCFv4.2\n" + HEADER + "\n" + _records(seq, 3)
+    path = tmp_path / "crlf.vcf"
+    path.write_bytes(text.replace("\n", "\r\n").encode())
+    result = annotate(path, reference_dir=demo_bundle.root, out_dir=tmp_path / "out")
+    assert result.variant_count == 3
+
+
 def test_service_text_limit_is_a_multiple_of_the_tiers_upload_cap() -> None:
     settings = AnnotatorSettings(reference_dir="/nonexistent")
     free = settings.input_limits(Tier.FREE)
@@ -103,6 +143,7 @@ def test_service_text_limit_is_a_multiple_of_the_tiers_upload_cap() -> None:
     assert free.max_text_bytes == multiple * settings.max_upload_bytes(Tier.FREE)
     assert premium.max_text_bytes == multiple * settings.max_upload_bytes(Tier.PREMIUM)
     assert free.max_header_bytes == settings.annotator_max_header_bytes
+    assert free.max_records_per_position == settings.annotator_max_records_per_position
 
 
 # --------------------------------------------------------------------------- long lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gas_annotator.engine.errors import InputError
-from gas_annotator.engine.limits import size_text
+from gas_annotator.engine.limits import InputLimits, size_text
 from gas_annotator.engine.textio import Reader, text_line
 
 FIXED_COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
@@ -32,8 +32,9 @@ class Header:
     lines: int  # header lines, the #CHROM line included
 
 
-def read_header(reader: Reader, max_bytes: int) -> Header:
-    """Read up to and including the #CHROM line; at most ``max_bytes`` of header in total."""
+def read_header(reader: Reader, limits: InputLimits) -> Header:
+    """Read up to and including the #CHROM line, within the limits on header size."""
+    max_bytes = limits.max_header_bytes
     meta: list[str] = []
     lineno = 0
     size = 0
@@ -47,6 +48,11 @@ def read_header(reader: Reader, max_bytes: int) -> Header:
             raise InputError(
                 f"line {lineno}: the header is larger than {size_text(max_bytes)}, the limit "
                 "(is this a VCF?)"
+            )
+        if lineno > limits.max_header_lines:
+            raise InputError(
+                f"line {lineno}: the header has more than {limits.max_header_lines:,} lines, "
+                "the limit (is this a VCF?)"
             )
         line = text_line(raw, lineno)
         if line.startswith("##"):

@@ -20,6 +20,9 @@ class InputLimits:
     # with 100k+ contigs) are a few MB; a "header bomb" of ## lines would otherwise be held in
     # memory whole.
     max_header_bytes: int = 64 * MB
+    # Header lines: bounds the per-line overhead (a header of 64 MB of "##" lines is 21 million
+    # lines). Assemblies with 100k+ contigs have a few hundred thousand.
+    max_header_lines: int = 2_000_000
     # One line. 4 MB holds a record with ~1,000,000 genotypes (GT only); the chunk stage reads
     # bcftools' output in 8 MB blocks (chunk.read_annotated) and a line must fit in one, with
     # room for the INFO fields annotation adds.
@@ -33,6 +36,8 @@ class InputLimits:
     # Records that share their position with the record before them, over the whole file: bounds
     # the total extra work of crowded positions. Split multiallelic files have ~10-15 % of them.
     max_repeated_position_records: int = 10_000_000
+    # Blank lines after the #CHROM line (VCF has none; a trailing one is common).
+    max_blank_lines: int = 10_000
 
 
 def size_text(n: int) -> str:

@@ -169,6 +169,7 @@ class Validator:
         self._ntabs = 7
         self._run = 0  # records so far at the current position
         self._repeated = 0  # records at the position of the record before them
+        self._blank = 0
 
     @property
     def records_seen(self) -> int:
@@ -196,7 +197,7 @@ class Validator:
                 gzip.GzipFile(fileobj=buffered, mode="rb") if kind == "gzip" else buffered,
             )
             reader = Reader(stream, self.plan.limits)
-            header = read_header(reader, self.plan.limits.max_header_bytes)
+            header = read_header(reader, self.plan.limits)
             self.stats.header_lines = header.lines
             self.stats.samples = max(len(header.columns) - 9, 0)
             self._ntabs = len(header.columns) - 1
@@ -445,16 +446,29 @@ class Validator:
 
     def _slow_block(self, block: bytes, first_line: int) -> None:
         """Line-by-line validation: raises with the exact line, or writes the lines."""
-        lineno = first_line - 1
-        for raw in block.splitlines(keepends=True):
-            lineno += 1
-            self._slow_line(text_line(raw, lineno).rstrip("\r\n"), lineno)
+        lines = block.split(b"\n")  # not splitlines: a stray CR must not shift line numbers
+        if not lines[-1]:
+            lines.pop()
+        for offset, raw in enumerate(lines):
+            lineno = first_line + offset
+            self._slow_line(text_line(raw, lineno).rstrip("\r"), lineno)
 
     def _slow_line(self, line: str, lineno: int) -> None:  # noqa: PLR0912 - one branch per check
         if not line.strip():
+            # Tolerated (a trailing empty line is common) but not without end: each costs a
+            # trip through this path, and none of them counts as a record.
+            self._blank += 1
+            if self._blank > self.plan.limits.max_blank_lines:
+                raise InputError(
+                    f"line {lineno}: more than {self.plan.limits.max_blank_lines:,} blank lines, "
+                    "the limit"
+                )
             return
         if line.startswith("#"):
             raise InputError(f"line {lineno}: a header line after the #CHROM header line")
+        if "\r" in line:
+            # Only as part of a CRLF line end; inside a field it would break the TSV output.
+            raise InputError(f"line {lineno}: a carriage return (CR) inside the line")
         ntabs = self._ntabs
         if line.count("\t") != ntabs:
             raise InputError(
