@@ -190,15 +190,14 @@ def _run_leased_job(job: Job, *, event: JobRequested, annotator: Annotator) -> N
         annotator.metrics.jobs.labels(outcome="failed").inc()
         raise PermanentError(reason) from None
     except (LeaseLost, ConflictError):
-        # Someone else owns the job now; our copy of the message is redundant.
         log.warning("lease_lost_job_abandoned")
-        annotator.metrics.jobs.labels(outcome="skipped").inc()
+        _after_lease_lost(job, annotator=annotator)
         return
     except Exception:
         _after_internal_failure(job, annotator=annotator)
         raise
     if completed is None:  # taken over just before our completion write
-        annotator.metrics.jobs.labels(outcome="skipped").inc()
+        _after_lease_lost(job, annotator=annotator)
         return
     annotator.metrics.jobs.labels(outcome="completed").inc()
     annotator.metrics.variants.inc(result.variant_count)
@@ -206,6 +205,18 @@ def _run_leased_job(job: Job, *, event: JobRequested, annotator: Annotator) -> N
     log.info(
         "job_completed", variants=result.variant_count, seconds=round(time.monotonic() - started, 2)
     )
+
+
+def _after_lease_lost(job: Job, *, annotator: Annotator) -> None:
+    """Another worker took the job over. The message is deleted only once the job is
+    finished: its new owner may die too (and the message it received is this same one, so
+    deleting ours could delete its copy), so while the job runs it comes back later."""
+    annotator.metrics.jobs.labels(outcome="skipped").inc()
+    current = annotator.repository.get_job(job.user_id, job.job_id)
+    if current.is_finished:
+        _publish_outcome(current, annotator=annotator)
+        return
+    raise _come_back_later(current, annotator=annotator)
 
 
 def _annotate_job(

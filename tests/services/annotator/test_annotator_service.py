@@ -470,3 +470,33 @@ def test_files_the_engine_writes_are_private_to_the_service_user(
     assert any(name.endswith(".vcf.gz") for _, name in listing), done.stdout
     assert all(int(mode, 8) & 0o077 == 0 for mode, _ in listing), done.stdout
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+def test_a_job_taken_over_while_it_ran_keeps_its_message_until_the_job_is_finished(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    good_vcf: bytes,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+
+    def stall_then_lose_the_lease(*args: Any, **kwargs: Any) -> Any:
+        # This worker stalled past its lease, and worker-b took the job over meanwhile.
+        clock.now += 121
+        repository.claim_lease(repository.get_job(user_id, job.job_id), owner="worker-b",
+                               ttl_seconds=120)
+        return real_annotate(*args, **kwargs)
+
+    monkeypatch.setattr("gas_annotator.handler.annotate", stall_then_lose_the_lease)
+    with pytest.raises(RetryLater) as later:
+        handle_job_requested(event, context(), annotator=make_annotator("worker-a"))
+    assert later.value.delay_seconds == pytest.approx(121)
+    taken = repository.get_job(user_id, job.job_id)
+    assert (taken.status, taken.lease_owner) == (JobStatus.RUNNING, "worker-b")
+    assert results_events(aws, settings, job.job_id) == []
