@@ -21,6 +21,7 @@ from gas_core.resources import (
     QUEUES,
     SUBSCRIPTIONS,
     TABLE_INDEXES,
+    TTL_ATTRIBUTE,
     Bucket,
     Queue,
     QueueSpec,
@@ -152,6 +153,16 @@ class Infrastructure:
                 lambda: db.update_continuous_backups(
                     TableName=name,
                     PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+                ),
+            )
+        ttl = db.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if (ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING")
+                or ttl.get("AttributeName") != TTL_ATTRIBUTE):
+            self._change(
+                "update", "table", name, f"TTL on {TTL_ATTRIBUTE}",
+                lambda: db.update_time_to_live(
+                    TableName=name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
                 ),
             )
 

@@ -44,6 +44,10 @@ class Bucket(StrEnum):
 ATTR_EVENT_TYPE = "event_type"
 ATTR_USER_TIER = "user_tier"
 
+# The table's TTL attribute (epoch seconds): DynamoDB deletes an item some time after it passes
+# (the notifier's sent-markers use it; docs/lifecycle.md).
+TTL_ATTRIBUTE = "expires_at"
+
 # A message that fails this many receives moves to the queue's dead-letter queue.
 MAX_RECEIVE_COUNT = 5
 # Longest retention SQS allows (14 days), so nothing in a DLQ expires before someone looks.

@@ -20,7 +20,7 @@ from gas_core.events import (
     UserTierChanged,
     publish,
 )
-from gas_core.resources import MAX_RECEIVE_COUNT, QUEUES, Bucket, Queue, Topic
+from gas_core.resources import MAX_RECEIVE_COUNT, QUEUES, TTL_ATTRIBUTE, Bucket, Queue, Topic
 from gas_core.settings import GasSettings, Tier
 
 
@@ -92,6 +92,33 @@ def test_a_second_apply_reports_no_change(
     infra = Infrastructure(settings, aws)
     assert infra.apply() == []
     assert infra.plan() == []
+
+
+def test_apply_enables_ttl_on_expires_at_so_markers_expire(
+    applied: tuple[GasSettings, AwsClients, list[Any]],
+) -> None:
+    settings, aws, _ = applied
+    ttl = aws.dynamodb.describe_time_to_live(TableName=settings.names.table)
+    assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == TTL_ATTRIBUTE == "expires_at"
+
+
+def test_plan_shows_ttl_drift_and_apply_repairs_it(
+    applied: tuple[GasSettings, AwsClients, list[Any]],
+) -> None:
+    settings, aws, _ = applied
+    table = settings.names.table
+    aws.dynamodb.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": False, "AttributeName": TTL_ATTRIBUTE},
+    )
+    infra = Infrastructure(settings, aws)
+    [drift] = infra.plan()
+    assert str(drift) == f"~ update table {table}: TTL on expires_at"
+    assert infra.apply() == [drift]
+    assert infra.plan() == []
+    status = aws.dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert status["TimeToLiveStatus"] == "ENABLED"
 
 
 def test_apply_repairs_drift(applied: tuple[GasSettings, AwsClients, list[Any]]) -> None:
