@@ -10,6 +10,7 @@ import pysam
 import pytest
 
 from gas_annotator.engine import AnnotationResult, InputError, annotate
+from gas_annotator.engine import consequences as cq
 from gas_annotator.engine.chunk import csq_args
 from gas_annotator.reference import Bundle, build_bundle, load_bundle
 from tests.services.annotator.annotator_helpers import write_vcf
@@ -243,3 +244,86 @@ def test_haplotype_fixture_shows_what_local_mode_changes(
     assert all("@" not in r["consequence"] for r in rows)
     deletion = [r for r in rows if r["pos"] == "46862"]
     assert any("frameshift_variant" in r["consequence"].split("&") for r in deletion)
+
+
+# --------------------------------------------------------------------------- concordance
+
+# Differences from plain `bcftools csq -l` that are by design (docs/annotation.md, "Concordance
+# with bcftools csq"): a variant csq gives nothing for gets one context row of ours.
+_CONTEXT_TERMS = {
+    "upstream_gene_variant",
+    "downstream_gene_variant",
+    "intergenic_variant",
+    "intragenic_variant",
+}
+
+
+def _csq_by_transcript(bcsq: str) -> dict[tuple[str, str, str], set[str]]:
+    """csq's entries of one record per transcript (gene and biotype when csq gives no transcript
+    id), as sets of Sequence Ontology terms."""
+    out: dict[tuple[str, str, str], set[str]] = {}
+    for entry in bcsq.split(","):
+        parts = (entry.split("|") + [""] * 4)[:4]
+        csq, gene, transcript, biotype = parts
+        key = (transcript, "", "") if transcript else ("", gene, biotype)
+        terms = cq.so_terms(csq)[0]
+        out.setdefault(key, set()).update(t for t in terms.split("&") if t)
+    return out
+
+
+def _plain_csq(
+    vcf: Path, bundle: Bundle, work: Path
+) -> dict[tuple[int, str, str], dict[tuple[str, str, str], set[str]]]:
+    """norm (as the engine runs it) then plain `bcftools csq -l`, per (pos, ref, alt)."""
+    normed = work / "norm.bcf"
+    pysam.bcftools.norm(
+        "--no-version", "-m", "-any", "-c", "x", "-f", str(bundle.fasta), "-Ob", "-o",
+        str(normed), str(vcf), catch_stdout=False,
+    )  # fmt: skip
+    called = work / "csq.bcf"
+    pysam.bcftools.csq(
+        *csq_args(str(bundle.fasta), str(bundle.gff_for("21"))), "-Ob", "-o", str(called),
+        str(normed), catch_stdout=False,
+    )  # fmt: skip
+    out: dict[tuple[int, str, str], dict[tuple[str, str, str], set[str]]] = {}
+    query = pysam.bcftools.query("-f", "%POS\t%REF\t%ALT\t%BCSQ\n", str(called))
+    for line in str(query).splitlines():
+        pos, ref, alt, bcsq = line.split("\t")
+        entries = _csq_by_transcript(bcsq) if bcsq != "." else {}
+        slot = out.setdefault((int(pos), ref, alt), {})
+        for key, terms in entries.items():
+            slot.setdefault(key, set()).update(terms)
+    return out
+
+
+@pytest.mark.parametrize("source", ["known", "sample"])
+def test_consequences_per_transcript_agree_with_plain_bcftools_csq(
+    tmp_path: Path, chr21_bundle: Bundle, reference_source: Path, source: str
+) -> None:
+    name = (
+        "known_variants_dbSNP149_1KG_gnomADe_ClinVar.vcf.gz" if source == "known" else CHR21_SAMPLE
+    )
+    vcf = reference_source / name
+    expected = _plain_csq(vcf, chr21_bundle, tmp_path)
+    result = annotate(vcf, reference_dir=chr21_bundle.root, out_dir=tmp_path / "out", workers=2)
+    got: dict[tuple[int, str, str], dict[tuple[str, str, str], set[str]]] = {}
+    context: set[tuple[int, str, str]] = set()
+    for row in _tsv(result):
+        site = (int(row["pos"]), row["ref"], row["alt"])
+        terms = set(row["consequence"].split("&"))
+        if not row["gene"] and terms <= _CONTEXT_TERMS:
+            context.add(site)
+            got.setdefault(site, {})
+            continue
+        key = (
+            (row["transcript"], "", "") if row["transcript"] else ("", row["gene"], row["biotype"])
+        )
+        got.setdefault(site, {}).setdefault(key, set()).update(terms)
+    assert set(got) == set(expected)
+    unexplained = [
+        (site, expected[site], got[site])
+        for site in expected
+        if expected[site] != got[site] and not (site in context and not expected[site])
+    ]
+    assert unexplained == [], f"{len(unexplained)} records differ, e.g. {unexplained[:3]}"
+    assert context == {site for site, entries in expected.items() if not entries}

@@ -23,7 +23,7 @@ import pysam.bcftools
 from pysam.utils import SamtoolsError
 
 from gas_annotator.engine.annotated import read_annotated
-from gas_annotator.engine.chunk_models import ChunkContext, ChunkResult
+from gas_annotator.engine.chunk_models import ChunkContext, ChunkResult, Staged
 from gas_annotator.engine.duplicates import share_known
 from gas_annotator.engine.errors import InputError
 from gas_annotator.engine.gene_context import load_genes, load_mane
@@ -72,7 +72,14 @@ def norm_window(spec: ChunkSpec, window_records: int) -> int:
     return int(min(1000, max(50, window_records / max(per_bp, 1e-9))))
 
 
-def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR0915 - one stage per block
+def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:
+    """The whole chunk in this process (tests, and the engine without persistent workers)."""
+    return python_stages(spec, ctx, bcftools_stages(spec, ctx))
+
+
+def bcftools_stages(spec: ChunkSpec, ctx: ChunkContext) -> Staged:  # noqa: PLR0915 - one stage per block
+    """norm -> csq -> annotate, ending in the annotated VCF text. Run in a fresh process per
+    chunk: bcftools inside pysam leaves global state behind (after a failure especially)."""
     work = spec.path.parent / f"chunk{spec.index:05d}.d"
     work.mkdir(exist_ok=True)
     log: list[str] = []
@@ -148,8 +155,38 @@ def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR09
         if annotated != csq_out:
             annotated.unlink(missing_ok=True)
         annotated = nxt
-    t = stage("annotate", t)
+    stage("annotate", t)
+    for leftover in (normed, csq_out):
+        leftover.unlink(missing_ok=True)
+    spec.path.unlink(missing_ok=True)
+    return Staged(
+        work=work,
+        annotated=annotated,
+        norm_counts=counts,
+        window=window,
+        regions=len(regions),
+        timings=timings,
+        log=log,
+    )
 
+
+def python_stages(spec: ChunkSpec, ctx: ChunkContext, staged: Staged) -> ChunkResult:
+    """Read the annotated text, our pass, the rows and the splice table: pure Python/Arrow,
+    so it can run in a long-lived worker that keeps its imports and caches warm."""
+    work, annotated, counts, timings = (
+        staged.work,
+        staged.annotated,
+        staged.norm_counts,
+        staged.timings,
+    )
+    log = staged.log
+
+    def stage(name: str, t0: float) -> float:
+        now = time.perf_counter()
+        timings[name] = now - t0
+        return now
+
+    t = time.perf_counter()
     text = share_known(read_annotated(annotated))
     t = stage("read", t)
 
@@ -169,14 +206,11 @@ def run_chunk(spec: ChunkSpec, ctx: ChunkContext) -> ChunkResult:  # noqa: PLR09
 
     log.append(
         f"chunk {spec.index}: {spec.contig}:{spec.first_pos}-{spec.last_pos} "
-        f"{spec.records:,} records -> {rows.num_rows:,} rows; norm -w {window}; "
-        f"known variants read in {len(regions)} region(s); "
+        f"{spec.records:,} records -> {rows.num_rows:,} rows; norm -w {staged.window}; "
+        f"known variants read in {staged.regions} region(s); "
         + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
         + f"; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB"
     )
-    for leftover in (normed, csq_out):
-        leftover.unlink(missing_ok=True)
-    spec.path.unlink(missing_ok=True)
     return ChunkResult(
         index=spec.index,
         vcf=vcf,

@@ -40,3 +40,16 @@ class ChunkResult:
     # Until finish_vcf has turned them into ``vcf``: the annotated VCF text and what to splice.
     text: Path | None = None
     splice: Path | None = None
+
+
+@dataclass
+class Staged:
+    """What the bcftools stages leave for the Python stages of a chunk."""
+
+    work: Path
+    annotated: Path  # the last pass's VCF text
+    norm_counts: list[int]  # norm's total/split/joined/realigned/mismatch_removed
+    window: int
+    regions: int
+    timings: dict[str, float]
+    log: list[str]
