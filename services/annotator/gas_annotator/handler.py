@@ -226,7 +226,7 @@ def _annotate_job(
     input_path = scratch / "input" / safe_file_name(job.input_file_name)
     input_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with _stage("download", annotator):
-        _download_input(job, input_path, annotator=annotator)
+        download_input(job, input_path, annotator=annotator)
     tier = _current_tier(job, annotator)
     with _stage("annotate", annotator):
         return annotate(
@@ -241,7 +241,7 @@ def _annotate_job(
         )
 
 
-def _download_input(job: Job, path: Path, *, annotator: Annotator) -> None:
+def download_input(job: Job, path: Path, *, annotator: Annotator) -> None:
     """Exactly the object checked at submit: its VersionId where the bucket keeps versions,
     and its ETag (If-Match) always, so a file uploaded again after the checks is refused."""
     request: dict[str, Any] = {"Bucket": annotator.settings.names.inputs_bucket,

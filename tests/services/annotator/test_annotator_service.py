@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,14 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from prometheus_client import CollectorRegistry
 
+from gas_annotator.engine import InputError
 from gas_annotator.engine import annotate as real_annotate
-from gas_annotator.handler import INPUT_CHANGED_REASON, Annotator, handle_job_requested
+from gas_annotator.handler import (
+    INPUT_CHANGED_REASON,
+    Annotator,
+    download_input,
+    handle_job_requested,
+)
 from gas_annotator.metrics import AnnotatorMetrics
 from gas_annotator.reference import Bundle
 from gas_annotator.settings import AnnotatorSettings
@@ -500,3 +508,29 @@ def test_a_job_taken_over_while_it_ran_keeps_its_message_until_the_job_is_finish
     taken = repository.get_job(user_id, job.job_id)
     assert (taken.status, taken.lease_owner) == (JobStatus.RUNNING, "worker-b")
     assert results_events(aws, settings, job.job_id) == []
+
+
+def test_on_a_versioned_bucket_the_submitted_version_is_annotated_even_after_a_re_upload(
+    settings: GasSettings, aws: AwsClients, make_annotator: Callable[..., Annotator],
+    user_id: str, tmp_path: Path,
+) -> None:
+    # A deployment of its own, whose inputs bucket keeps versions.
+    own = emulator_settings(settings.aws_endpoint_url or "", AnnotatorSettings,
+                            name_prefix=f"gasv{uuid.uuid4().hex[:8]}", reference_dir=str(tmp_path))
+    annotator = dataclasses.replace(make_annotator(), settings=own)
+    bucket = annotator.settings.names.inputs_bucket
+    aws.s3.create_bucket(Bucket=bucket)
+    aws.s3.put_bucket_versioning(Bucket=bucket,
+                                 VersioningConfiguration={"Status": "Enabled"})
+    key = f"inputs/{user_id}/x/a.vcf"
+    checked = aws.s3.put_object(Bucket=bucket, Key=key, Body=b"the checked file\n")
+    aws.s3.put_object(Bucket=bucket, Key=key, Body=b"uploaded again\n")
+    job = Job(user_id=user_id, job_id=new_job_id(), input_file_name="a.vcf", input_key=key,
+              input_etag=checked["ETag"], input_version_id=checked["VersionId"])
+
+    download_input(job, tmp_path / "in.vcf", annotator=annotator)
+    assert (tmp_path / "in.vcf").read_bytes() == b"the checked file\n"
+
+    aws.s3.delete_object(Bucket=bucket, Key=key, VersionId=checked["VersionId"])
+    with pytest.raises(InputError, match="replaced after it was submitted"):
+        download_input(job, tmp_path / "again.vcf", annotator=annotator)
