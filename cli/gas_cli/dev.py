@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -50,6 +52,10 @@ DEV_RETENTION_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
 # Signals closer together than this count as one Ctrl-C (see run_dev).
 SAME_CTRL_C_SECONDS = 1.5
+# Variables the test suite reads (GAS_TEST_REFERENCE): not settings, never passed on.
+TEST_ONLY_PREFIX = "GAS_TEST_"
+# Settings whose values are never printed.
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|KEY", re.IGNORECASE)
 _COLOURS = ("36", "33", "35", "32", "34", "31", "96")
 
 
@@ -104,35 +110,86 @@ class DevStack:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def environment(self, emulator_url: str) -> dict[str, str]:
-        """Settings every local service gets (the same names a Helm ConfigMap sets)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GAS_", "AWS_"))}
-        env.update({
+    def defaults(self, emulator_url: str) -> dict[str, str]:
+        """The local stack's settings before the caller's environment is applied."""
+        env = {
             "GAS_ENV": "development",
-            "GAS_AWS_ENDPOINT_URL": emulator_url,
             "GAS_AWS_REGION": "us-east-1",
-            "GAS_AWS_ACCESS_KEY_ID": "local-emulator",
-            "GAS_AWS_SECRET_ACCESS_KEY": "local-emulator",
-            "GAS_NAME_PREFIX": self.name_prefix,
             "GAS_AUTH_MODE": "dev",
             "GAS_WEB_HOST": "127.0.0.1",
-            "GAS_WEB_PORT": str(self.port),
-            "GAS_WEB_BASE_URL": f"http://127.0.0.1:{self.port}",
             "GAS_FREE_RETENTION_SECONDS": str(self.retention_seconds),
             "GAS_LOG_FORMAT": "console" if self._colour else "json",
             # Local queues are quiet; shorter polls make Ctrl-C snappier.
             "GAS_WORKER_WAIT_SECONDS": "5",
             "GAS_WORKER_SHUTDOWN_GRACE_SECONDS": "10",
-            "PYTHONUNBUFFERED": "1",
-        })
+        }
+        return env | self._stack_owned(emulator_url)
+
+    def _stack_owned(self, emulator_url: str) -> dict[str, str]:
+        """Settings only the stack can know (where its emulator, names and ports are): the
+        caller's values for these are ignored."""
+        env = {
+            "GAS_AWS_ENDPOINT_URL": emulator_url,
+            "GAS_AWS_ACCESS_KEY_ID": "local-emulator",
+            "GAS_AWS_SECRET_ACCESS_KEY": "local-emulator",
+            "GAS_NAME_PREFIX": self.name_prefix,
+            "GAS_WEB_PORT": str(self.port),
+            "GAS_WEB_BASE_URL": f"http://127.0.0.1:{self.port}",
+        }
         if self.reference is not None:
             env["GAS_REFERENCE_DIR"] = str(self.reference.resolve())
         return env
+
+    def environment(
+        self, emulator_url: str, caller: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """Settings every local service gets (the same names a Helm ConfigMap sets): the dev
+        defaults, overridden by the caller's own `GAS_*` variables (`caller`, by default this
+        process's environment), except the stack-owned ones. Each service also gets its own
+        GAS_METRICS_PORT (see start)."""
+        caller = os.environ if caller is None else caller
+        env = {k: v for k, v in caller.items() if not k.startswith(("GAS_", "AWS_"))}
+        env.update(self.defaults(emulator_url))
+        env.update(self.caller_settings(emulator_url, caller)[0])
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def caller_settings(
+        self, emulator_url: str, caller: Mapping[str, str]
+    ) -> tuple[dict[str, str], list[str]]:
+        """The caller's `GAS_*` values that change a dev default, and the names of those
+        ignored because the stack owns them."""
+        defaults = self.defaults(emulator_url)
+        owned = set(self._stack_owned(emulator_url)) | {"GAS_METRICS_PORT"}
+        applied: dict[str, str] = {}
+        ignored: list[str] = []
+        for key, value in sorted(caller.items()):
+            # The caller's GAS_REFERENCE_DIR is used when no --reference is given (see
+            # ensure_reference), so it is already in the defaults.
+            if (not key.startswith("GAS_") or key.startswith(TEST_ONLY_PREFIX)
+                    or key == "GAS_REFERENCE_DIR"):
+                continue
+            if key in owned:
+                if value != defaults.get(key):
+                    ignored.append(key)
+            elif value != defaults.get(key):
+                applied[key] = value
+        return applied, ignored
+
+    def report_settings(self, emulator_url: str, caller: Mapping[str, str]) -> None:
+        applied, ignored = self.caller_settings(emulator_url, caller)
+        for key, value in applied.items():
+            shown = "(hidden)" if _SECRET_NAME.search(key) else value
+            self.say("gas", f"setting from your environment: {key}={shown}")
+        if ignored:
+            self.say("gas", "ignored (the local stack sets these itself): " + ", ".join(ignored))
 
     def ensure_reference(self) -> Path:
         """The bundle the annotator uses: the one given, or the synthetic demo (built once)."""
         from gas_annotator.reference import BundleError, build_demo_bundle, load_bundle
 
+        if self.reference is None and os.environ.get("GAS_REFERENCE_DIR"):
+            self.reference = Path(os.environ["GAS_REFERENCE_DIR"])
         if self.reference is not None:
             return self.reference
         demo = self.state_dir / "reference-demo"
@@ -153,14 +210,13 @@ class DevStack:
         emulator_url = f"http://127.0.0.1:{emulator_port}"
         self.emulator_url = emulator_url
         self.say("gas", f"AWS emulator (moto) on {emulator_url}")
+        self.report_settings(emulator_url, os.environ)
         env = self.environment(emulator_url)
-        settings = GasSettings(
-            aws_endpoint_url=emulator_url,
-            aws_access_key_id=env["GAS_AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["GAS_AWS_SECRET_ACCESS_KEY"],
-            name_prefix=env["GAS_NAME_PREFIX"],
-            web_base_url=env["GAS_WEB_BASE_URL"],
-        )
+        # infra apply sees the same settings as the services (region, email sender, ...).
+        settings = GasSettings(**{  # type: ignore[arg-type]
+            key.removeprefix("GAS_").lower(): value for key, value in env.items()
+            if key.startswith("GAS_")
+        })
         changes = Infrastructure(settings).apply()
         self.say("gas", f"infra apply: {len(changes)} changes (table, buckets, topics, queues)")
         for service in SERVICES:
