@@ -1,13 +1,12 @@
 """One chunk through the pipeline: norm → csq → annotate (known variants, our header lines,
-the user's contig names; VCF text) → read the text → our pass → rows + splice table.
+the user's contig names; VCF text) → read the text → our pass → rows + the chunk's VCF lines.
 
-Runs in a worker process. Every bcftools stage is inside pysam and writes uncompressed output
-(BCF, then VCF text for the last) in the chunk's scratch directory. Our pass never touches pysam
-records: pyarrow parses the text's fixed columns in C++, RE2 pulls BCSQ and our known-variant
-fields out of INFO, and the per-transcript logic is columnar (pyarrow compute + numpy);
-Python-level loops run only over distinct values (consequence strings, amino-acid changes),
-never over records. The job process then writes the chunk's VCF lines from the text and the
-splice table (finish_vcf) while the next chunk runs.
+The bcftools stages run inside pysam in a fresh process per chunk and write uncompressed output
+(BCF, then VCF text for the last) in the chunk's scratch directory. The Python stages run in a
+long-lived worker: our pass never touches pysam records (pyarrow parses the text's fixed columns
+in C++, one split on ';' pulls BCSQ and our known-variant fields out of INFO, the
+per-transcript logic is columnar), and the chunk's VCF lines are spliced and BGZF-compressed
+here, so the job process only concatenates the members.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from gas_annotator.engine.errors import InputError
 from gas_annotator.engine.gene_context import load_genes, load_mane
 from gas_annotator.engine.rows import our_pass, write_rows
 from gas_annotator.engine.validate import ChunkSpec
-from gas_annotator.engine.vcf_splice import OUR_INFO, our_info, write_splice
+from gas_annotator.engine.vcf_splice import OUR_INFO, new_texts, our_info, write_vcf_member
 
 _NORM_STATS = re.compile(r"total/split/joined/realigned/mismatch_removed[^:]*:\s*([\d/]+)")
 
@@ -197,12 +196,11 @@ def python_stages(spec: ChunkSpec, ctx: ChunkContext, staged: Staged) -> ChunkRe
     write_rows(rows, tsv, arrow)
     t = stage("rows", t)
 
-    # The VCF itself is written by the job process (finish_vcf, into the one output file) while
-    # the next chunk runs here: this process only records what to splice into each line.
-    splice = work / "splice.arrow"
-    write_splice(text, our_info(per_variant), splice)
-    vcf = work / "final.vcf.gz"
-    stage("splice", t)
+    # The chunk's VCF lines as BGZF blocks: the job process only concatenates them.
+    vcf = work / "body.vcf.gz"
+    write_vcf_member(text, new_texts(text, our_info(per_variant)), vcf)
+    annotated.unlink(missing_ok=True)
+    stage("vcf", t)
 
     log.append(
         f"chunk {spec.index}: {spec.contig}:{spec.first_pos}-{spec.last_pos} "
@@ -224,8 +222,7 @@ def python_stages(spec: ChunkSpec, ctx: ChunkContext, staged: Staged) -> ChunkRe
         realigned=counts[3] if len(counts) > 3 else 0,
         stats=stats,
         log=log,
-        text=annotated,
-        splice=splice,
+        header=text.header,
     )
 
 

@@ -37,9 +37,8 @@ class ChunkResult:
     realigned: int
     stats: dict[str, Any]
     log: list[str] = field(default_factory=list)
-    # Until finish_vcf has turned them into ``vcf``: the annotated VCF text and what to splice.
-    text: Path | None = None
-    splice: Path | None = None
+    # The VCF header (every chunk's is the same); ``vcf`` is the body, BGZF without EOF block.
+    header: bytes = b""
 
 
 @dataclass

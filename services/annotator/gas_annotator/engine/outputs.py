@@ -17,14 +17,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pysam
 import pysam.bcftools
-from pysam.libcbgzf import BGZFile
 from pysam.utils import SamtoolsError
 
 from gas_annotator.engine import consequences as cq
 from gas_annotator.engine.chunk_models import ChunkResult
 from gas_annotator.engine.rows import TSV_SCHEMA
 from gas_annotator.engine.validate import ValidationStats
-from gas_annotator.engine.vcf_splice import BGZF_MODE, finish_vcf
+from gas_annotator.engine.vcf_splice import BGZF_EOF, bgzf_member
 from gas_annotator.reference import Bundle, tool_versions
 
 if TYPE_CHECKING:
@@ -80,7 +79,8 @@ class Joiner:
         self.vcf_part = _part(outputs.vcf)
         self.tsv_part = _part(outputs.tsv)
         self.parquet_part = _part(outputs.parquet)
-        self.vcf = BGZFile(str(self.vcf_part), BGZF_MODE, None)  # type: ignore[arg-type]
+        # Concatenated BGZF members: the header's, then each chunk's (compressed by its worker).
+        self.vcf = self.vcf_part.open("wb")
         self.tsv = self.tsv_part.open("wb")
         self.tsv.write(("\t".join(TSV_SCHEMA.names) + "\n").encode())
         self.parquet = pq.ParquetWriter(
@@ -96,9 +96,15 @@ class Joiner:
 
     def _write(self, result: ChunkResult) -> None:
         t0 = time.perf_counter()
-        seconds = finish_vcf(result, self.vcf, header=self.next_index == 0)
-        if result.log:
-            result.log[-1] += f"; VCF written by the job process in {seconds:.2f}s"
+        if self.next_index == 0:
+            header = result.vcf.with_name("header.vcf.gz")
+            bgzf_member(header, result.header)
+            with header.open("rb") as src:
+                shutil.copyfileobj(src, self.vcf, 1 << 20)
+            header.unlink()
+        with result.vcf.open("rb") as src:
+            shutil.copyfileobj(src, self.vcf, 1 << 20)
+        result.vcf.unlink(missing_ok=True)
         t1 = time.perf_counter()
         with result.tsv.open("rb") as src:
             shutil.copyfileobj(src, self.tsv, 1 << 20)
@@ -118,6 +124,7 @@ class Joiner:
             raise RuntimeError(
                 f"chunks {sorted(self.pending)} arrived without chunk {self.next_index}"
             )
+        self.vcf.write(BGZF_EOF)
         self.vcf.close()
         self.tsv.close()
         self.parquet.close()

@@ -3,7 +3,6 @@ column, sample columns untouched and never parsed."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from pysam.libcbgzf import BGZFile
 
 from gas_annotator.engine.annotated import AnnotatedText
 from gas_annotator.engine.arrowkit import nonempty, whole
-from gas_annotator.engine.chunk_models import ChunkResult
 
 OUR_INFO = (
     ("GAS_CSQ", "1", "String", "Most severe Sequence Ontology consequence of the variant over all "
@@ -65,32 +63,23 @@ def _info_escape(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return text
 
 
-def write_splice(text: AnnotatedText, ours: pa.Array, out: Path) -> None:
-    """Per record of the annotated text: the span of its line to replace and what goes there:
-    the old INFO with our fields appended (ours alone when it was '.'), after the new ID and the
-    columns up to INFO when duplicates.py changed the ID."""
+def new_texts(text: AnnotatedText, ours: pa.Array) -> pa.Array:
+    """Per record of the annotated text, what replaces its span (see AnnotatedText): the old
+    INFO with our fields appended (ours alone when it was '.'), after the new ID and the columns
+    up to INFO when duplicates.py changed the ID."""
     if text.extra_info is not None:
         # Known-variant fields annotate gave only one copy of a duplicate come before ours.
         both = pc.binary_join_element_wise(text.extra_info, ours, ";")
         ours = whole(pc.coalesce(both, text.extra_info, ours))
-    if len(text.info):
-        joined = pc.binary_join_element_wise(text.info, ours, ";")
-        new_info = whole(pc.coalesce(pc.if_else(pc.equal(text.info, "."), ours, joined), text.info))
-    else:
-        new_info = pa.array([], pa.string())
+    if not len(text.info):
+        return pa.array([], pa.large_binary())
+    joined = pc.binary_join_element_wise(text.info, ours, ";")
+    new_info = whole(pc.coalesce(pc.if_else(pc.equal(text.info, "."), ours, joined), text.info))
     if text.prefix is not None:
         new_info = whole(
             pc.coalesce(pc.binary_join_element_wise(text.prefix, new_info, ""), new_info)
         )
-    table = pa.table(
-        {
-            "edit_start": pa.array(text.edit_start, pa.int64()),
-            "edit_len": pa.array(text.edit_len, pa.int64()),
-            "text": new_info.cast(pa.large_binary()),
-        }
-    )
-    with pa.OSFile(str(out), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+    return new_info.cast(pa.large_binary())
 
 
 def _splice_block(
@@ -126,47 +115,57 @@ def _splice_block(
     return k, lines.buffers()[2].slice(0, size).to_pybytes()
 
 
-def finish_vcf(result: ChunkResult, handle: BGZFile, *, header: bool) -> float:
-    """Append the chunk's records (and the header when ``header``; every chunk's is the same)
-    to the final VCF.gz from its annotated text and splice table; returns seconds.
+# The empty block that ends a BGZF file. Each chunk's member is written without it, so the
+# job process can concatenate members (valid BGZF) and add it once at the end.
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def bgzf_member(path: Path, data: bytes | None = None) -> None:
+    """Strip the EOF block BGZFile wrote at close (after writing ``data`` when given)."""
+    if data is not None:
+        handle = BGZFile(str(path), BGZF_MODE, None)  # type: ignore[arg-type]
+        handle.write(data)
+        handle.close()
+    size = path.stat().st_size
+    with path.open("r+b") as raw:
+        raw.seek(size - len(BGZF_EOF))
+        if raw.read() != BGZF_EOF:
+            raise RuntimeError(f"{path} does not end with a BGZF EOF block")
+        raw.truncate(size - len(BGZF_EOF))
+
+
+def write_vcf_member(text: AnnotatedText, replacements: pa.Array, out: Path) -> None:
+    """The chunk's records, spliced, as BGZF blocks (level 1) without the EOF block: written in
+    the worker, so the job process only concatenates.
 
     The body is streamed in blocks; per block the lines are cut (zero-copy, Arrow offsets into
-    the block) into before-INFO / INFO / after-INFO pieces and rejoined with the new INFO, so
+    the block) into before-span / span / after-span pieces and rejoined with the new text, so
     sample columns are never parsed, and held one block at a time.
     """
-    if result.text is None or result.splice is None:
-        return 0.0
-    started = time.perf_counter()
-    with pa.memory_map(str(result.splice)) as source:
-        table = pa.ipc.open_file(source).read_all()
-    info_start = table.column("edit_start").to_numpy()
-    info_len = table.column("edit_len").to_numpy()
-    new_info = whole(table.column("text"))
-    n = table.num_rows
+    n = len(replacements)
     done = 0
-    with result.text.open("rb") as src:
-        for line in iter(src.readline, b""):
-            if header:
-                handle.write(line)
-            if line.startswith(b"#CHROM"):
-                break
-        carry = b""
-        while True:
-            data = src.read(16 << 20)
-            block = carry + data
-            cut = block.rfind(b"\n") + 1
-            if not data and cut == 0:
-                break
-            carry = block[cut:]
-            block = block[:cut]
-            if not block:
-                continue
-            k, spliced = _splice_block(block, info_start[done:], info_len[done:], new_info, done)
-            handle.write(spliced)
-            done += k
+    handle = BGZFile(str(out), BGZF_MODE, None)  # type: ignore[arg-type]
+    try:
+        with text.path.open("rb") as src:
+            src.seek(text.body_offset)
+            carry = b""
+            while True:
+                data = src.read(16 << 20)
+                block = carry + data
+                cut = block.rfind(b"\n") + 1
+                if not data and cut == 0:
+                    break
+                carry = block[cut:]
+                block = block[:cut]
+                if not block:
+                    continue
+                k, spliced = _splice_block(
+                    block, text.edit_start[done:], text.edit_len[done:], replacements, done
+                )
+                handle.write(spliced)
+                done += k
+    finally:
+        handle.close()
     if done != n:
-        raise RuntimeError(f"chunk {result.index}: {done} VCF lines but {n} records")
-    result.text.unlink(missing_ok=True)
-    result.splice.unlink(missing_ok=True)
-    result.text = result.splice = None
-    return time.perf_counter() - started
+        raise RuntimeError(f"{text.path}: {done} VCF lines but {n} records")
+    bgzf_member(out)
