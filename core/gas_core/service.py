@@ -5,11 +5,14 @@ Each worker's `__main__` supplies only its settings class, queue, parser and han
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsError
 
 from gas_core.aws import AwsClients
 from gas_core.jobs import JobRepository
@@ -22,7 +25,42 @@ from gas_core.settings import WorkerSettings
 from gas_core.worker import MessageContext, QueueWorker, WorkerConfig
 
 M = TypeVar("M")
+S = TypeVar("S", bound=BaseSettings)
 log = get_logger("gas.service")
+# Exit status of a process whose settings are invalid (a deployment error, not a crash).
+BAD_SETTINGS_EXIT = 78  # EX_CONFIG
+
+
+def load_settings(settings_cls: type[S], *, service: str) -> S:
+    """The service's settings from the environment; on an error, one line per problem (the
+    setting's name and what is wrong, never its value: it may be a secret) and exit.
+
+    pydantic's own error text shows each input value; a traceback would add more. Neither
+    may reach a pod's log, where a secret's tail would stay.
+    """
+    try:
+        return settings_cls()
+    except ValidationError as error:
+        _exit_with_settings_errors(service, [
+            f"{_setting_name(problem['loc'])}: {problem['msg']}"
+            for problem in error.errors(include_input=False, include_url=False,
+                                        include_context=False)
+        ])
+    except SettingsError as error:  # a value pydantic-settings could not even decode
+        # Its message names the field and source; its cause may quote the value: drop it.
+        _exit_with_settings_errors(service, [str(error).split(":", 1)[0]])
+
+
+def _setting_name(location: tuple[int | str, ...]) -> str:
+    if not location:
+        return "settings"
+    return "GAS_" + "__".join(str(part) for part in location).upper()
+
+
+def _exit_with_settings_errors(service: str, problems: list[str]) -> NoReturn:
+    for problem in problems:
+        print(f"{service}: invalid settings: {problem}", file=sys.stderr)
+    raise SystemExit(BAD_SETTINGS_EXIT)
 
 
 def build_worker(
@@ -50,6 +88,7 @@ def build_worker(
         concurrency=settings.worker_concurrency,
         wait_seconds=settings.worker_wait_seconds,
         visibility_seconds=visibility_seconds or settings.worker_visibility_seconds,
+        receive_visibility_seconds=settings.worker_receive_visibility_seconds,
         retry_base_seconds=settings.worker_retry_base_seconds,
         retry_max_seconds=settings.worker_retry_max_seconds,
         shutdown_grace_seconds=settings.worker_shutdown_grace_seconds,

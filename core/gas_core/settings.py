@@ -178,8 +178,11 @@ class WorkerSettings(GasSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     # Long-poll wait; 20 s is the SQS maximum and the cheapest (fewest empty receives).
     worker_wait_seconds: int = Field(default=20, ge=0, le=20)
-    # Visibility per receive and per heartbeat; the heartbeat renews it while a handler runs.
+    # Visibility while a handler works; the heartbeat renews it while a handler runs.
     worker_visibility_seconds: int = Field(default=60, ge=2, le=43200)
+    # Visibility from the receive until the handler starts (then extended to the above): a
+    # worker killed in between, e.g. during the long poll, holds its messages only this long.
+    worker_receive_visibility_seconds: int = Field(default=30, ge=1, le=43200)
     # Back-off for transient failures: base * 2^(receive_count-1), capped.
     worker_retry_base_seconds: int = Field(default=5, ge=0)
     worker_retry_max_seconds: int = Field(default=900, ge=0, le=43200)

@@ -5,11 +5,19 @@
 * Bodies are parsed with the queue's pydantic parser; a body that does not parse is a poison
   message: it goes to the dead-letter queue on its first receive and is deleted.
 * A handler returns normally (done: delete), raises `PermanentError` (it has recorded the
-  failure; retrying cannot help: delete), or raises anything else (transient: keep the message
-  and make it visible again after an exponential back-off; SQS moves it to the DLQ after
-  `MAX_RECEIVE_COUNT` receives).
-* A heartbeat extends the visibility of every in-flight message, so a handler that runs longer
-  than the visibility timeout is not delivered to a second consumer.
+  failure; retrying cannot help: delete), raises `RetryLater` (it waits for another worker:
+  the message is re-sent with a delay and the original deleted, so waiting spends none of its
+  receives), or raises anything else (transient: keep the message and make it visible again
+  after a jittered exponential back-off; SQS moves it to the DLQ after `MAX_RECEIVE_COUNT`
+  receives).
+* Messages are received with a short visibility (`receive_visibility_seconds`): a worker
+  killed between a receive and the start of the work (e.g. inside a long poll) holds them only
+  that long. Once its handler starts, a message is extended to `visibility_seconds`, and a
+  heartbeat keeps extending every in-flight message, so a handler that runs longer than the
+  visibility timeout is not delivered to a second consumer.
+* Nothing that fails while receiving or dispatching (SQS unreachable, a DLQ that refuses
+  sends) stops the receive loop: it logs, backs off with jitter and receives again, so the
+  liveness probe (age of the last receive) keeps telling the truth.
 * SIGTERM stops receiving and lets in-flight handlers finish within the grace period; whatever
   is still running then is released (visibility 0) for another pod. A second signal releases
   everything and returns at once.
@@ -23,6 +31,8 @@ SQS limits used here: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/S
 
 from __future__ import annotations
 
+import math
+import random
 import signal
 import threading
 import time
@@ -43,8 +53,12 @@ if TYPE_CHECKING:
 
 MAX_WAIT_SECONDS = 20  # SQS long-poll maximum
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS visibility timeout maximum
+MAX_DELAY_SECONDS = 900  # SQS DelaySeconds maximum
 # At shutdown, how long to wait for handlers that are already deleting their message.
 FINISHING_WAIT_SECONDS = 5.0
+# Back-off of the receive loop after a failure: doubles per consecutive failure, capped.
+LOOP_BACKOFF_BASE_SECONDS = 1.0
+LOOP_BACKOFF_MAX_SECONDS = 30.0
 
 M = TypeVar("M")
 log = get_logger("gas.worker")
@@ -96,7 +110,11 @@ class WorkerConfig:
     dlq_url: str
     concurrency: int = 4
     wait_seconds: int = MAX_WAIT_SECONDS
+    # Visibility while a handler works (the heartbeat renews it) ...
     visibility_seconds: int = 60
+    # ... and from the receive until the handler starts: short, so a worker that dies in
+    # between (a kill during the long poll) holds its messages only this long.
+    receive_visibility_seconds: int = 30
     retry_base_seconds: int = 5
     retry_max_seconds: int = 900
     shutdown_grace_seconds: float = 25.0
@@ -111,6 +129,10 @@ class WorkerConfig:
     @property
     def heartbeat_interval(self) -> float:
         return self.heartbeat_seconds or max(self.visibility_seconds / 3, 0.5)
+
+    @property
+    def receive_visibility(self) -> int:
+        return max(1, min(self.receive_visibility_seconds, self.visibility_seconds))
 
 
 class QueueWorker(Generic[M]):
@@ -202,6 +224,7 @@ class QueueWorker(Generic[M]):
     def _receive_loop(self) -> None:
         limit = self.config.max_messages
         taken = 0
+        failures = 0  # consecutive receive failures, for the back-off
         try:
             while not self.stopping.is_set():
                 with self._lock:
@@ -214,14 +237,27 @@ class QueueWorker(Generic[M]):
                 try:
                     messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE))
                 except Exception as error:  # network or throttling: keep the loop alive
-                    log.warning("receive_failed", error=str(error))
-                    self.stopping.wait(1.0)
+                    failures += 1
+                    log.warning("receive_failed", error=_short(error), failures=failures)
+                    self.stopping.wait(self._loop_backoff(failures))
                     continue
+                failures = 0
                 self.last_poll = time.time()
                 self._metrics.last_poll.labels(**self._labels).set(self.last_poll)
                 taken += len(messages)
+                dispatch_failed = False
                 for message in messages:
-                    self._dispatch(message)
+                    try:
+                        self._dispatch(message)
+                    except Exception:
+                        # E.g. the DLQ refused a poison message (AccessDenied, deleted DLQ, an
+                        # outage). The message was not deleted: it returns after its receive
+                        # visibility and SQS's own redrive still applies. Never let one message
+                        # kill the receiver; the service would sit silent.
+                        dispatch_failed = True
+                        log.exception("dispatch_failed", message_id=message.get("MessageId"))
+                if dispatch_failed:
+                    self.stopping.wait(self._loop_backoff(1))
                 if limit and taken >= limit:
                     log.info("worker_message_limit_reached", messages=taken)
                     self._exhausted.set()
@@ -238,7 +274,7 @@ class QueueWorker(Generic[M]):
             QueueUrl=self.config.queue_url,
             MaxNumberOfMessages=max_messages,
             WaitTimeSeconds=self.config.wait_seconds,
-            VisibilityTimeout=self.config.visibility_seconds,
+            VisibilityTimeout=self.config.receive_visibility,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
             MessageAttributeNames=["All"],
         )
@@ -293,12 +329,16 @@ class QueueWorker(Generic[M]):
         started = time.monotonic()
         outcome = "ok"
         error_text: str | None = None
+        deferral: RetryLater | None = None
         with bind_context(queue=self.config.queue_name, message_id=message_id,
                           **({"job_id": job_id} if job_id else {})):
+            self._start_working(message_id)
             try:
                 self._handle(parsed, context)
             except PermanentError as error:
                 outcome, error_text = "failed", _short(error)
+            except RetryLater as error:
+                outcome, error_text, deferral = "deferred", _short(error), error
             except Exception as error:
                 outcome, error_text = "retry", _short(error)
                 log.exception("handler_error", receive_count=receive_count)
@@ -312,6 +352,9 @@ class QueueWorker(Generic[M]):
                 outcome = "released"
             elif outcome in ("ok", "failed"):
                 self._delete(entry.receipt_handle)  # type: ignore[union-attr]
+            elif deferral is not None:
+                self._defer(message, entry.receipt_handle,  # type: ignore[union-attr]
+                            deferral.delay_seconds)
             else:
                 delay = self._retry_delay(receive_count)
                 self._set_visibility(entry.receipt_handle, delay)  # type: ignore[union-attr]
@@ -332,7 +375,38 @@ class QueueWorker(Generic[M]):
                 duration_s=round(duration, 3),
                 receive_count=receive_count,
                 **({"error": error_text} if error_text else {}),
+                **({"deferred_s": defer_seconds(deferral.delay_seconds)} if deferral else {}),
             )
+
+    def _start_working(self, message_id: str) -> None:
+        """The work starts: hold the message for the working visibility, not the short
+        receive-time one (the heartbeat renews it from here on)."""
+        if self.config.visibility_seconds <= self.config.receive_visibility:
+            return
+        with self._lock:
+            entry = self._in_flight.get(message_id)
+        if entry is not None and self._set_visibility(entry.receipt_handle,
+                                                      self.config.visibility_seconds):
+            entry.extended_at = time.monotonic()
+
+    def _defer(self, message: MessageTypeDef, receipt_handle: str, delay: float) -> None:
+        """RetryLater: send a delayed copy, then delete the original. Send first: a crash in
+        between leaves a duplicate (handlers are idempotent), never a lost message. The copy
+        starts again at one receive, so waiting never walks a message into the DLQ."""
+        try:
+            self._sqs.send_message(
+                QueueUrl=self.config.queue_url,
+                MessageBody=message.get("Body", ""),
+                MessageAttributes=_resendable_attributes(message),
+                DelaySeconds=defer_seconds(delay),
+            )
+        except (ClientError, BotoCoreError) as error:
+            # Could not re-send: keep the original and let it come back (spending a receive,
+            # which is still better than losing it).
+            log.warning("defer_failed", error=_short(error))
+            self._set_visibility(receipt_handle, defer_seconds(delay))
+            return
+        self._delete(receipt_handle)
 
     def _busy_changed(self, busy: bool) -> None:
         if self._on_busy_change is None:
@@ -344,14 +418,18 @@ class QueueWorker(Generic[M]):
 
     def _retry_delay(self, receive_count: int) -> int:
         delay = self.config.retry_base_seconds * 2 ** max(receive_count - 1, 0)
-        return int(min(delay, self.config.retry_max_seconds, MAX_VISIBILITY_SECONDS))
+        capped = min(delay, self.config.retry_max_seconds, MAX_VISIBILITY_SECONDS)
+        # Jitter: messages that failed together (an outage) do not all come back together.
+        return math.ceil(jittered(capped))
+
+    @staticmethod
+    def _loop_backoff(failures: int) -> float:
+        return jittered(min(LOOP_BACKOFF_BASE_SECONDS * 2 ** (failures - 1),
+                            LOOP_BACKOFF_MAX_SECONDS))
 
     def _to_dead_letter(self, message: MessageTypeDef, *, reason: str) -> None:
         """Poison: straight to the DLQ with the reason attached, then delete the original."""
-        attributes: dict[str, Any] = {
-            name: {k: v for k, v in value.items() if k in ("DataType", "StringValue")}
-            for name, value in message.get("MessageAttributes", {}).items()
-        }
+        attributes = _resendable_attributes(message)
         attributes[POISON_REASON_ATTRIBUTE] = {"DataType": "String", "StringValue": reason[:250]}
         self._sqs.send_message(
             QueueUrl=self.config.dlq_url,
@@ -434,6 +512,25 @@ class QueueWorker(Generic[M]):
             # The work is done; the message will be redelivered and the idempotent handler
             # will find nothing left to do.
             log.warning("delete_failed", error=_short(error))
+
+
+def defer_seconds(delay: float) -> int:
+    """A RetryLater delay as SQS DelaySeconds: whole seconds, at most 15 minutes (a longer
+    wait is re-sent at the maximum; the handler simply asks again)."""
+    return max(0, min(math.ceil(delay), MAX_DELAY_SECONDS))
+
+
+def jittered(delay: float) -> float:
+    """"Equal jitter": between half the delay and the whole of it."""
+    return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - timing, not security
+
+
+def _resendable_attributes(message: MessageTypeDef) -> dict[str, Any]:
+    """The message's own attributes in the shape SendMessage takes."""
+    return {
+        name: {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
+        for name, value in message.get("MessageAttributes", {}).items()
+    }
 
 
 def _short(error: BaseException) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
@@ -18,10 +19,14 @@ from gas_core.aws import AwsClients
 from gas_core.metrics import WorkerMetrics
 from gas_core.resources import POISON_REASON_ATTRIBUTE
 from gas_core.worker import (
+    MAX_DELAY_SECONDS,
     MessageContext,
     PermanentError,
     QueueWorker,
+    RetryLater,
     WorkerConfig,
+    defer_seconds,
+    jittered,
 )
 
 
@@ -345,3 +350,170 @@ def test_the_worker_reports_busy_while_handling_and_idle_after(
     wait_for(lambda: running.outcome_count("ok") == 1)
     wait_for(lambda: changes == [True, False])
     running.stop()
+
+
+# -- waiting without spending receives (RetryLater) -----------------------------------------------
+
+
+def test_a_handler_that_asks_to_retry_later_never_pushes_the_message_into_the_dlq(
+    queues: Queues, start_worker: Callable[..., Running]
+) -> None:
+    waits = 7  # more than the queue's 5 receives before redrive
+
+    def wait_for_another_worker(message: Ping, context: MessageContext) -> None:
+        if len(handler.calls) <= waits:
+            raise RetryLater(0.2, "the lease is held by another worker")
+
+    handler = Recorder(behaviour=wait_for_another_worker)
+    running = start_worker(handler)
+    queues.sqs.send_message(
+        QueueUrl=queues.url, MessageBody=Ping(job_id="w1").model_dump_json(),
+        MessageAttributes={"event_type": {"DataType": "String", "StringValue": "ping"}},
+    )
+    wait_for(lambda: running.outcome_count("ok") == 1, timeout=30)
+    running.stop()
+    # Each deferral came back as a fresh message: never a second receive, never the DLQ.
+    assert handler.calls == [("w1", 1)] * (waits + 1)
+    assert running.outcome_count("deferred") == waits
+    assert running.outcome_count("retry") == 0
+    assert queues.receive(queues.dlq_url) == []
+    assert queues.counts() == (0, 0)
+
+
+def test_a_deferred_message_keeps_its_attributes_and_comes_back_after_the_delay(
+    queues: Queues, start_worker: Callable[..., Running]
+) -> None:
+    deferred = threading.Event()
+
+    def defer_once(message: Ping, context: MessageContext) -> None:
+        if not deferred.is_set():
+            deferred.set()
+            raise RetryLater(3, "not yet")
+        raise PermanentError("stop here so the test can inspect the copy")
+
+    handler = Recorder(behaviour=defer_once)
+    running = start_worker(handler, concurrency=1)
+    queues.sqs.send_message(
+        QueueUrl=queues.url, MessageBody=Ping(job_id="w2").model_dump_json(),
+        MessageAttributes={"event_type": {"DataType": "String", "StringValue": "ping"}},
+    )
+    wait_for(lambda: running.outcome_count("deferred") == 1)
+    running.stop()
+    # The original is deleted; the copy (delayed) is the same message, on its first receive.
+    copies = queues.receive(wait=5)
+    assert [Ping.model_validate_json(m["Body"]).job_id for m in copies] == ["w2"]
+    assert copies[0]["MessageAttributes"]["event_type"]["StringValue"] == "ping"
+    assert copies[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+
+
+def test_a_deferral_longer_than_sqs_allows_is_capped_at_fifteen_minutes() -> None:
+    assert defer_seconds(3600) == MAX_DELAY_SECONDS == 900
+    assert defer_seconds(0.2) == 1
+    assert defer_seconds(-5) == 0
+
+
+# -- the receive loop survives failures ------------------------------------------------------------
+
+
+class RefusingDlq:
+    """The real SQS client, except that every send to the DLQ is refused (AccessDenied)."""
+
+    def __init__(self, real: Any, dlq_url: str) -> None:
+        self._real = real
+        self._dlq_url = dlq_url
+        self.refused = 0
+
+    def send_message(self, **kwargs: Any) -> Any:
+        if kwargs["QueueUrl"] == self._dlq_url:
+            self.refused += 1
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}},
+                              "SendMessage")
+        return self._real.send_message(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_a_dlq_that_refuses_sends_does_not_stop_the_worker_receiving(
+    queues: Queues, start_worker: Callable[..., Running]
+) -> None:
+    refusing = RefusingDlq(queues.sqs, queues.dlq_url)
+    handler = Recorder()
+    running = start_worker(handler, receive_visibility_seconds=2)
+    running.worker._sqs = refusing  # type: ignore[assignment]
+    queues.send("not json at all")  # poison: its DLQ send is refused
+    wait_for(lambda: refusing.refused >= 1)
+    polled_after_failure = time.time()
+    queues.send(Ping(job_id="after").model_dump_json())
+    wait_for(lambda: running.outcome_count("ok") == 1, timeout=20)
+    # Liveness (/healthz) is the age of the last receive: it keeps advancing.
+    wait_for(lambda: running.worker.last_poll > polled_after_failure)
+    running.stop()
+    assert ("after", 1) in handler.calls
+
+
+def test_back_offs_are_jittered_and_bounded() -> None:
+    delays = {jittered(8.0) for _ in range(50)}
+    assert all(4.0 <= delay <= 8.0 for delay in delays)
+    assert len(delays) > 1
+
+
+# -- a dead worker's message comes back soon ------------------------------------------------------
+
+
+def test_a_message_received_by_a_worker_that_died_before_starting_it_returns_quickly(
+    queues: Queues, start_worker: Callable[..., Running]
+) -> None:
+    received = threading.Event()
+    never = threading.Event()
+
+    def die_after_receiving(body: str) -> Ping:
+        # The process is gone from here on: no handler starts, no heartbeat, no release.
+        received.set()
+        never.wait(60)
+        return Ping.model_validate_json(body)
+
+    worker = QueueWorker(
+        sqs=queues.sqs,
+        config=WorkerConfig(service="test", queue_name=queues.name, queue_url=queues.url,
+                            dlq_url=queues.dlq_url, wait_seconds=1, visibility_seconds=300,
+                            receive_visibility_seconds=2),
+        parse=die_after_receiving, handle=Recorder(), metrics=WorkerMetrics(CollectorRegistry()),
+    )
+    threading.Thread(target=worker._receive_loop, daemon=True).start()
+    queues.send(Ping(job_id="orphan").model_dump_json())
+    assert received.wait(15)
+    again: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 15  # far below the 300 s working visibility
+    while not again and time.monotonic() < deadline:
+        again = queues.receive(wait=1)
+    worker.request_stop()
+    never.set()
+    assert [Ping.model_validate_json(m["Body"]).job_id for m in again] == ["orphan"]
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_a_handler_outliving_the_short_receive_visibility_is_not_delivered_twice(
+    queues: Queues, start_worker: Callable[..., Running]
+) -> None:
+    release = threading.Event()
+
+    def work_until_released(message: Ping, context: MessageContext) -> None:
+        release.wait(30)
+
+    handler = Recorder(behaviour=work_until_released)
+    running = start_worker(handler, concurrency=1, visibility_seconds=60,
+                           receive_visibility_seconds=2)
+    queues.send(Ping(job_id="long").model_dump_json())
+    wait_for(lambda: len(handler.calls) == 1)
+    # A competing consumer polls for twice the receive-time visibility: work started, so the
+    # message was extended to the working visibility and must stay hidden.
+    stolen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        stolen += queues.receive(wait=1)
+    release.set()
+    wait_for(lambda: running.outcome_count("ok") == 1)
+    running.stop()
+    assert stolen == []
+    assert handler.calls == [("long", 1)]
