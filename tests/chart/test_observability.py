@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
-from tests.chart.conftest import Rendered
+from tests.chart.conftest import RELEASE, Rendered
 from tests.support import REPO_ROOT
 
 # PromQL words that are not metric names.
@@ -208,11 +208,29 @@ def test_dashboards_reach_the_grafana_sidecar_an_overview_and_one_per_service(
         assert len(positions) == len(board["panels"]), "panels overlap"
 
 
-def test_the_service_monitor_scrapes_web_and_worker_ports(renders: dict[str, Rendered]) -> None:
+def test_the_service_monitor_scrapes_every_service_on_its_metrics_port(
+    renders: dict[str, Rendered],
+) -> None:
     rendered = renders["production-values"]
     (monitor,) = rendered.of_kind("ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"http", "metrics"}
-    ports = {p["name"] for s in rendered.of_kind("Service") for p in s["spec"]["ports"]}
-    assert ports == {"http", "metrics"}
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    for service in rendered.of_kind("Service"):
+        assert "metrics" in {p["name"] for p in service["spec"]["ports"]}, service["metadata"]
     assert not renders["minimal-values"].of_kind("ServiceMonitor")
+
+
+def test_the_public_ingress_cannot_reach_the_web_apps_metrics(rendered: Rendered) -> None:
+    """The Ingress routes only the web Service's http port; /metrics is on the metrics port,
+    which the web container serves itself (GAS_METRICS_PORT) and the Ingress never names."""
+    for ingress in rendered.of_kind("Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"]["port"] == {"name": "http"}
+    web = [n for n, s in rendered.enabled_services().items() if s["kind"] == "web"]
+    for name in web:
+        config = rendered.get("ConfigMap", f"{RELEASE}-{name}")["data"]
+        assert config["GAS_METRICS_PORT"] == "9100" != config["GAS_WEB_PORT"]
+        deployment = rendered.get("Deployment", f"{RELEASE}-{name}")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert {p["name"]: p["containerPort"] for p in container["ports"]}["metrics"] == 9100

@@ -148,8 +148,8 @@ def test_probes_web_readiness_on_readyz_and_workers_on_their_health_port(
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
         assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        assert ports == ({"http": service["port"]} if service["kind"] == "web"
-                         else {"metrics": 9100})
+        assert ports == ({"http": service["port"], "metrics": 9100}
+                         if service["kind"] == "web" else {"metrics": 9100})
 
 
 def test_workers_drain_within_their_grace_period(rendered: Rendered) -> None:
@@ -340,11 +340,14 @@ def test_network_policies_admit_only_the_ingress_controller_and_prometheus(
     merged = rendered.merged["networkPolicy"]
     for name, service in rendered.enabled_services().items():
         policy = rendered.get("NetworkPolicy", f"{FULLNAME}-{name}")
-        (rule,) = policy["spec"]["ingress"]
+        *web_rules, rule = policy["spec"]["ingress"]
+        # Every service: the metrics port, and only for metricsFrom (Prometheus).
+        assert rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+        assert rule["from"] == merged["metricsFrom"]
         if service["kind"] == "web":
-            assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
-            assert rule["from"] == merged["webFrom"] + merged["metricsFrom"]
+            (web_rule,) = web_rules
+            assert web_rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+            assert web_rule["from"] == merged["webFrom"] + merged["metricsFrom"]
         else:
-            assert rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
-            assert rule["from"] == merged["metricsFrom"]
+            assert not web_rules
     assert not renders["minimal-values"].of_kind("NetworkPolicy")

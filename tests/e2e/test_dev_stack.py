@@ -92,8 +92,12 @@ def test_gas_dev_comes_up_is_ready_and_stops_cleanly(dev_stack: DevProcess) -> N
     assert status == 200
     assert json.loads(body) == {"ready": True, "checks": {"table": "ok", "queue": "ok"}}
     assert dev_stack.get("/healthz")[0] == 200
-    status, metrics = dev_stack.get("/metrics")
-    assert status == 200 and b"# TYPE" in metrics
+    # Metrics are on the web's own metrics port, never on its public one.
+    assert dev_stack.get("/metrics")[0] == 404
+    ports = dict(re.findall(r"started (\w+) \(pid \d+, metrics on :(\d+)\)",
+                            "\n".join(dev_stack.lines)))
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports['web']}/metrics", timeout=5) as r:
+        assert b"gas_http_requests_total" in r.read()
 
     # Ctrl-C in a terminal signals make, uv and gas at once, and uv forwards it too: the
     # same keypress can arrive twice, and must still mean a graceful stop.

@@ -32,7 +32,8 @@ metadata:
 automountServiceAccountToken: {{ include "gas.marksPods" . | eq "true" }}
 {{- end -}}
 
-{{/* Web: its HTTP port. Workers: the metrics port, for the ServiceMonitor. */}}
+{{/* Web: its HTTP port (what the Ingress routes) and the metrics port. Workers: the metrics
+port. The ServiceMonitor scrapes only the metrics port. */}}
 {{- define "gas.service" -}}
 apiVersion: v1
 kind: Service
@@ -47,6 +48,10 @@ spec:
     - name: http
       port: {{ .svc.service.port }}
       targetPort: http
+      protocol: TCP
+    - name: metrics
+      port: 9100
+      targetPort: metrics
       protocol: TCP
   {{- else }}
   type: ClusterIP
@@ -245,7 +250,8 @@ spec:
                   name: http
 {{- end -}}
 
-{{/* Web: from the ingress controller and Prometheus. Workers: only Prometheus, on metrics. */}}
+{{/* Web: http from the ingress controller (and Prometheus, whose probes may use it). Every
+service: metrics from Prometheus only. */}}
 {{- define "gas.networkPolicy" -}}
 {{- $np := .root.Values.networkPolicy -}}
 apiVersion: networking.k8s.io/v1
@@ -266,13 +272,12 @@ spec:
       ports:
         - port: http
           protocol: TCP
-    {{- else }}
+    {{- end }}
     - from:
         {{- toYaml $np.metricsFrom | nindent 8 }}
       ports:
         - port: metrics
           protocol: TCP
-    {{- end }}
 {{- end -}}
 
 {{/*

@@ -15,8 +15,9 @@ Settings of one service (its ConfigMap's data): the shared config, what the char
   "GAS_FREE_RETENTION_SECONDS" (toString $c.freeRetentionSeconds)
   "GAS_ARCHIVE_STORAGE_CLASS" $c.archiveStorageClass
 -}}
-{{- if include "gas.isWorker" . }}
+{{- /* Every service serves /metrics on its own port, never on the web's public one. */ -}}
 {{- $_ := set $data "GAS_METRICS_PORT" "9100" -}}
+{{- if include "gas.isWorker" . }}
 {{- /* Drain for 15 s less than the pod's grace period, leaving time to release messages. */ -}}
 {{- $_ := set $data "GAS_WORKER_SHUTDOWN_GRACE_SECONDS" (toString (max 1 (sub (int .svc.terminationGracePeriodSeconds) 15))) -}}
 {{- else }}
@@ -160,11 +161,10 @@ spec:
       image: {{ include "gas.image" . }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
       ports:
-        {{- if eq $svc.kind "worker" }}
         - name: metrics
           containerPort: 9100
           protocol: TCP
-        {{- else }}
+        {{- if ne $svc.kind "worker" }}
         - name: http
           containerPort: {{ $svc.port }}
           protocol: TCP

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from gas_core.logging import configure_logging
+from gas_core.metrics import MetricsServer
 from gas_web.app.main import create_app
 from gas_web.settings import WebSettings
 
@@ -13,6 +14,9 @@ def main() -> None:
     settings = WebSettings()
     configure_logging(service="web", log_format=settings.log_format, level=settings.log_level)
     app = create_app(settings)
+    # /metrics on its own port (GAS_METRICS_PORT, as the workers): the public port, the one the
+    # Ingress routes, never serves it.
+    MetricsServer(port=settings.metrics_port, registry=app.state.registry).start()
     uvicorn.run(
         app,
         host=settings.web_host,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog.testing
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from gas_core.jobs import Job
 from gas_web.app.core.middleware import security_headers_for
@@ -109,7 +109,8 @@ def test_metrics_count_requests_by_route_template_and_status(
     assert count(route, "200") == before_ok + 1 and count(route, "404") == before_404 + 1
     assert (registry.get_sample_value("gas_http_request_seconds_count",
                                       {"method": "GET", "route": route}) or 0) >= 2
-    text = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 404  # never on the public port
+    text = generate_latest(registry).decode()
     series = 'gas_http_requests_total{method="GET",route="/api/v1/jobs/{job_id}",status="200"}'
     assert series in text
     assert shared_completed_job.job_id not in text  # ids never become label values

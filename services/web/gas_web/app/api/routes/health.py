@@ -1,11 +1,11 @@
-"""Probes and metrics: /healthz (alive), /readyz (can reach its table and queue), /metrics."""
+"""Probes: /healthz (alive), /readyz (can reach its table and queue). /metrics is not here: the
+web app serves it on its own port (gas_web.__main__), off the public one."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from gas_core.metrics import metrics_response
 from gas_core.resources import Queue
 
 router = APIRouter(include_in_schema=False)
@@ -35,8 +35,3 @@ def readyz(request: Request) -> JSONResponse:
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
-
-@router.get("/metrics")
-def metrics(request: Request) -> Response:
-    body, content_type = metrics_response(request.app.state.registry)
-    return Response(content=body, media_type=content_type)
