@@ -5,7 +5,7 @@ PORT ?= 8000
 # pytest arguments, e.g. `make test PYTEST_ARGS="-k worker -x"`
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench chart sync uv clean
+.PHONY: run test lint bench chart sync uv clean images
 
 uv:
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --user --quiet uv
@@ -33,6 +33,14 @@ bench: sync
 ## chart: render, lint and schema-validate the Helm chart (the tests in tests/chart)
 chart: sync
 	@$(UV) run --frozen pytest tests/chart
+
+## images: build the six service images with buildah, as root (no Docker). The bases are made
+## locally unless PYTHON_IMAGE and UV_IMAGE name public ones; CA_BUNDLE=FILE trusts a TLS proxy
+## in the local base only; SERVICES="web notifier" builds some. See docs/operations.md#images.
+images: uv
+	@python3 images/build.py --uv-binary "$(UV)" \
+	  $(if $(PYTHON_IMAGE),--python-image $(PYTHON_IMAGE)) $(if $(UV_IMAGE),--uv-image $(UV_IMAGE)) \
+	  $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE)) $(SERVICES)
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .gas test-artifacts

@@ -174,3 +174,59 @@ def test_the_locked_install_of_the_build_context_holds_only_runtime_packages(
     assert not installed & {"pytest", "moto", "ruff", "mypy", "gas-cli", "playwright"}
     others = {package_name(s) for s in SERVICES if s != service}
     assert not installed & others, installed & others
+
+
+# -- images/build.py: the buildah builds (`make images`) ---------------------------------------
+
+
+def test_the_build_script_reads_the_same_copied_sources_as_these_checks() -> None:
+    from images.build import SERVICES as BUILT
+    from images.build import copied_sources
+
+    assert sorted(BUILT) == SERVICES
+    for service in SERVICES:
+        dockerfile = REPO_ROOT / "services" / service / "Dockerfile"
+        assert copied_sources(dockerfile) == copy_sources(instructions(service))
+
+
+def test_an_image_is_rebuilt_when_a_file_it_copies_changes_and_only_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from images import build
+
+    for name in ("services/web/Dockerfile", "core/gas_core/a.py", "docs/a.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "services/web/Dockerfile", tmp_path / "services/web/Dockerfile")
+    (tmp_path / "core/gas_core/a.py").write_text("A = 1\n")
+    (tmp_path / "docs/a.md").write_text("docs\n")
+    monkeypatch.setattr(build, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(build, "copied_sources", lambda dockerfile: ["core/gas_core"])
+    monkeypatch.setattr(build, "inspect_image", lambda name, template: f"id-of-{name}")
+
+    def digest() -> str:
+        return build.context_digest("web", "py", "uv")
+
+    first = digest()
+    (tmp_path / "docs/a.md").write_text("other docs\n")
+    (tmp_path / "core/gas_core/__pycache__").mkdir()
+    (tmp_path / "core/gas_core/__pycache__/a.cpython-311.pyc").write_bytes(b"\0")
+    assert digest() == first  # outside the context, or left out by .dockerignore
+    (tmp_path / "core/gas_core/a.py").write_text("A = 2\n")
+    assert digest() != first
+    changed = digest()
+    assert build.context_digest("web", "other-py", "uv") != changed  # a new base
+
+
+def test_a_ca_bundle_never_goes_into_an_image_built_on_public_bases(tmp_path: Path) -> None:
+    from images.build import build_all
+
+    bundle = tmp_path / "proxy-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(SystemExit, match="local bases only"):
+        build_all(["web"], python_image="python:3.11-slim-bookworm",
+                  uv_image="ghcr.io/astral-sh/uv:0.13", ca_bundle=bundle)
+    # Nor does any Dockerfile or the release build take one.
+    release = (REPO_ROOT / ".github/workflows/ci.yaml").read_text()
+    for text in [release, *((REPO_ROOT / "services" / s / "Dockerfile").read_text()
+                            for s in SERVICES)]:
+        assert not re.search(r"SSL_CERT_FILE|UV_NATIVE_TLS|CA_BUNDLE|\.crt\b|\.pem\b", text)
