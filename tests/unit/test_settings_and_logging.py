@@ -92,6 +92,98 @@ def test_secrets_never_reach_the_logs() -> None:
     structlog.reset_defaults()
 
 
+def _logged(emit: Any, log_format: str = "json") -> str:
+    """Everything one configured process writes while `emit(log)` runs."""
+    configure_logging(service="test", log_format=log_format, level="INFO")  # type: ignore[arg-type]
+    buffer = io.StringIO()
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(buffer)
+    try:
+        emit(get_logger("t"))
+    finally:
+        structlog.reset_defaults()
+    return buffer.getvalue()
+
+
+def test_a_secret_nested_in_a_dict_is_redacted() -> None:
+    out = _logged(lambda log: log.info(
+        "s3_call", request={"headers": {"Authorization": "Bearer nested-zq81", "Host": "s3"}}))
+    assert "nested-zq81" not in out
+    assert json.loads(out)["request"]["headers"] == {"Authorization": REDACTED, "Host": "s3"}
+
+
+def test_a_secret_inside_a_list_is_redacted() -> None:
+    out = _logged(lambda log: log.info(
+        "attempts", tries=[{"token": "listed-tk42"}, "password=listed-pw77", ("cookie", 1)]))
+    assert "listed-tk42" not in out and "listed-pw77" not in out
+    assert json.loads(out)["tries"][0] == {"token": REDACTED}
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_a_secret_in_a_traceback_is_redacted(log_format: str) -> None:
+    def emit(log: Any) -> None:
+        try:
+            raise RuntimeError("GET https://b.s3.amazonaws.com/k?X-Amz-Signature=tb-sig-5150"
+                               " failed; token=tb-tok-9911")
+        except RuntimeError:
+            log.exception("download_failed")
+
+    out = _logged(emit, log_format)
+    assert "RuntimeError" in out  # the traceback is there ...
+    assert "tb-sig-5150" not in out and "tb-tok-9911" not in out  # ... without its secrets
+
+
+def test_a_stdlib_line_with_a_token_is_redacted() -> None:
+    out = _logged(lambda _log: logging.getLogger("botocore.x").warning(
+        "refreshing with token=%s", "stdlib-abc-321"))
+    assert "stdlib-abc-321" not in out
+    assert json.loads(out)["event"] == f"refreshing with token={REDACTED}"
+
+
+class PresignedUrl:
+    """A URL object (as httpx and yarl have): it only becomes text when rendered."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"URL({self.url!r})"
+
+
+def test_a_presigned_url_query_in_a_message_is_redacted() -> None:
+    url = ("https://gas-results.s3.amazonaws.com/k?X-Amz-Credential=AKIAMSGEXAMPLE%2F2026"
+           "&X-Amz-Signature=msg-sig-7777&X-Amz-Expires=60")
+
+    def emit(log: Any) -> None:
+        log.info(f"redirecting to {url}")
+        log.info("redirect", location=PresignedUrl(url))
+
+    out = _logged(emit)
+    assert "msg-sig-7777" not in out and "AKIAMSGEXAMPLE" not in out
+    assert out.count("X-Amz-Expires=60") == 2
+    assert all(json.loads(line) for line in out.splitlines())  # still valid JSON lines
+
+
+def test_a_settings_error_at_start_up_never_prints_the_secret(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    secret = DEVELOPMENT_SECRET_PREFIX + "Zq8Wv3Xk9Jp2"  # refused in production
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAS_")}
+    env.update(GAS_ENV="production", GAS_AUTH_MODE="globus", GAS_GLOBUS_CLIENT_ID="client",
+               GAS_GLOBUS_CLIENT_SECRET=secret, GAS_SESSION_SECRET=secret + "-session")
+    result = subprocess.run([sys.executable, "-m", "gas_web"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    # A model-level error: pydantic's input_value would be every setting, secrets included.
+    assert "GAS_GLOBUS_CLIENT_SECRET is a development default" in output
+    assert "Zq8Wv3Xk9Jp2" not in output
+    assert "Traceback" not in output  # one line per problem, not a stack
+
+
 EVENTS: list[Any] = [
     JobRequested(user_id="u", job_id="j", user_tier=Tier.FREE, input_bucket="b", input_key="k"),
     JobCompleted(user_id="u", job_id="j", user_tier=Tier.PREMIUM,

@@ -17,13 +17,13 @@ from gas_core.events import JobRequested, event_parser
 from gas_core.jobs import JobRepository
 from gas_core.logging import get_logger
 from gas_core.resources import Queue, Topic
-from gas_core.service import build_worker, serve_worker, start_logging
+from gas_core.service import build_worker, load_settings, serve_worker, start_logging
 
 log = get_logger("gas.annotator")
 
 
 def main() -> None:
-    settings = AnnotatorSettings()
+    settings = load_settings(AnnotatorSettings, service="annotator")
     start_logging("annotator", settings)
     # Unique per process: the pod name (hostname) plus pid.
     worker_id = f"{socket.gethostname()}:{os.getpid()}"

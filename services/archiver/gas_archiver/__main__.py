@@ -9,11 +9,11 @@ from gas_core.aws import AwsClients
 from gas_core.events import ArchiveRequested, JobCompleted, event_parser
 from gas_core.jobs import JobRepository
 from gas_core.resources import Queue
-from gas_core.service import build_worker, serve_worker, start_logging
+from gas_core.service import build_worker, load_settings, serve_worker, start_logging
 
 
 def main() -> None:
-    settings = ArchiverSettings()
+    settings = load_settings(ArchiverSettings, service="archiver")
     start_logging("archiver", settings)
     aws = AwsClients(settings)
     archiver = Archiver(

@@ -6,14 +6,14 @@ from gas_core.aws import AwsClients
 from gas_core.events import JobCompleted, JobFailed, JobRestored, event_parser
 from gas_core.jobs import JobRepository
 from gas_core.resources import Queue
-from gas_core.service import build_worker, serve_worker, start_logging
+from gas_core.service import build_worker, load_settings, serve_worker, start_logging
 from gas_notifier.handler import Notifier, email_templates
 from gas_notifier.metrics import NotifierMetrics
 from gas_notifier.settings import NotifierSettings
 
 
 def main() -> None:
-    settings = NotifierSettings()
+    settings = load_settings(NotifierSettings, service="notifier")
     start_logging("notifier", settings)
     aws = AwsClients(settings)
     notifier = Notifier(

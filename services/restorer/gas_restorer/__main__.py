@@ -6,14 +6,14 @@ from gas_core.aws import AwsClients
 from gas_core.events import UserTierChanged, event_parser
 from gas_core.jobs import JobRepository
 from gas_core.resources import Queue, Topic
-from gas_core.service import build_worker, serve_worker, start_logging
+from gas_core.service import build_worker, load_settings, serve_worker, start_logging
 from gas_restorer.handler import Restorer
 from gas_restorer.metrics import RestorerMetrics
 from gas_restorer.settings import RestorerSettings
 
 
 def main() -> None:
-    settings = RestorerSettings()
+    settings = load_settings(RestorerSettings, service="restorer")
     start_logging("restorer", settings)
     aws = AwsClients(settings)
     restorer = Restorer(

@@ -6,14 +6,14 @@ from gas_core.aws import AwsClients
 from gas_core.events import S3RestoreNotification
 from gas_core.jobs import JobRepository
 from gas_core.resources import Queue, Topic
-from gas_core.service import build_worker, serve_worker, start_logging
+from gas_core.service import build_worker, load_settings, serve_worker, start_logging
 from gas_thawer.handler import Thawer
 from gas_thawer.metrics import ThawerMetrics
 from gas_thawer.settings import ThawerSettings
 
 
 def main() -> None:
-    settings = ThawerSettings()
+    settings = load_settings(ThawerSettings, service="thawer")
     start_logging("thawer", settings)
     aws = AwsClients(settings)
     thawer = Thawer(

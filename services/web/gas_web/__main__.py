@@ -6,12 +6,13 @@ import uvicorn
 
 from gas_core.logging import configure_logging
 from gas_core.metrics import MetricsServer
+from gas_core.service import load_settings
 from gas_web.app.main import create_app
 from gas_web.settings import WebSettings
 
 
 def main() -> None:
-    settings = WebSettings()
+    settings = load_settings(WebSettings, service="web")
     configure_logging(service="web", log_format=settings.log_format, level=settings.log_level)
     app = create_app(settings)
     # /metrics on its own port (GAS_METRICS_PORT, as the workers): the public port, the one the
