@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
@@ -156,9 +157,34 @@ def test_cloudwatch_names_are_documented_in_one_place_and_in_the_runbook() -> No
     runbook = (REPO_ROOT / "docs/operations.md").read_text()
     for name in re.findall(r"Metric: (aws_sqs_\w+)", values):
         assert name in runbook
-    # The templates never spell a CloudWatch metric themselves.
+    # The templates never spell a CloudWatch metric themselves, except the dashboards' list of
+    # the defaults the JSON files use (replaced when values rename them): the same as values'.
     for template in (REPO_ROOT / "charts/gas/templates").glob("*"):
-        assert "aws_sqs_" not in template.read_text(), template.name
+        if template.name != "dashboards.yaml":
+            assert "aws_sqs_" not in template.read_text(), template.name
+    defaults = yaml.safe_load(values)["monitoring"]["cloudwatch"]
+    listed = dict(re.findall(r'^  "(\w+)" "(\w+)"', (
+        REPO_ROOT / "charts/gas/templates/dashboards.yaml").read_text(), re.MULTILINE))
+    assert listed == {k: defaults[k] for k in listed} and len(listed) == 4
+
+
+def test_dashboards_are_the_json_files_with_renamed_cloudwatch_metrics_substituted(
+    render_values: Any,
+) -> None:
+    files = {p.stem: json.loads(p.read_text())
+             for p in (REPO_ROOT / "charts/gas/dashboards").glob("*.json")}
+    rendered = render_values({"monitoring": {"cloudwatch": {
+        "visibleMetric": "sqs_visible", "queueLabel": "queue_name"}}})
+    boards = dashboards(rendered)
+    assert {name.rsplit("-dashboard-", 1)[1] for name in boards} <= set(files)
+    for name, board in boards.items():
+        source = files[name.rsplit("-dashboard-", 1)[1]]
+        assert [p["title"] for p in board["panels"]] == [p["title"] for p in source["panels"]]
+        text = json.dumps(board)
+        assert "aws_sqs_approximate_number_of_messages_visible_average" not in text
+        assert "dimension_QueueName" not in text
+    overview = json.dumps(boards["gas-dashboard-overview"])
+    assert 'sqs_visible{queue_name=~\\"${prefix}-[a-z]+\\"}' in overview
 
 
 def heading_anchors(markdown: str) -> set[str]:
