@@ -302,6 +302,65 @@ def test_quotes_and_backslashes_in_fields_round_trip_to_the_outputs(
     assert [r[7].split(";")[0] for r in records] == infos
 
 
+# --------------------------------------------------------------------------- header declarations
+
+
+def _declared_file(path: Path, seq: str, n: int, bad: str, *, samples: bool = False) -> Path:
+    """n good records, then one whose FILTER/INFO/FORMAT (``bad``) uses an undeclared key."""
+    meta = (
+        "##fileformat=VCFv4.2\n"
+        '##INFO=<ID=DP,Number=1,Type=Integer,Description="depth">\n'
+        '##FILTER=<ID=q10,Description="low quality">\n'
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="genotype">\n'
+    )
+    header = HEADER + ("\tFORMAT\tS1" if samples else "") + "\n"
+    tail = "\tGT\t0/1" if samples else ""
+    good = "".join(
+        _record(seq, 10 + i, info="DP=5").replace("\t.\t.\tDP=5", "\t.\tq10\tDP=5")[:-1]
+        + tail
+        + "\n"
+        for i in range(n)
+    )
+    ref = seq[39_000 - 1]
+    alt = "A" if ref != "A" else "G"
+    filt, info, fmt = bad.split("|")
+    sample = ":".join(["0/1"] + ["3"] * fmt.count(":"))
+    last = f"1\t39000\t.\t{ref}\t{alt}\t.\t{filt}\t{info}" + (
+        f"\t{fmt}\t{sample}" if samples else ""
+    )
+    path.write_text(meta + header + good + last + "\n")
+    return path
+
+
+@pytest.mark.parametrize("n", [3, 5_000])  # the per-line path, and the vectorised one
+@pytest.mark.parametrize(
+    ("bad", "samples", "expected"),
+    [
+        ("LowQ|DP=1|", False, "FILTER key 'LowQ' is not declared in the header"),
+        ("q10;Other|DP=1|", False, "FILTER key 'Other' is not declared in the header"),
+        ("PASS|DP=1;XYZ=2|", False, "INFO key 'XYZ' is not declared in the header"),
+        ("PASS|SOMATIC|", False, "INFO key 'SOMATIC' is not declared in the header"),
+        ("PASS|DP=1|GT:AD", True, "FORMAT key 'AD' is not declared in the header"),
+    ],
+)
+def test_an_undeclared_key_names_the_line_and_the_key(
+    tmp_path: Path, demo_bundle: Bundle, seq: str, n: int, bad: str, samples: bool, expected: str
+) -> None:
+    # htslib would add the key with a warning and the next bcftools step then fail on its own
+    # BCF ("Invalid INFO id"): an internal failure, three times over.
+    path = _declared_file(tmp_path / "undeclared.vcf", seq, n, bad, samples=samples)
+    reason = _reason(path, demo_bundle, tmp_path)
+    assert reason.startswith(f"line {5 + n + 1}: {expected} (add a line like ##"), reason
+
+
+def test_declared_keys_and_implicit_pass_are_accepted(
+    tmp_path: Path, demo_bundle: Bundle, seq: str
+) -> None:
+    path = _declared_file(tmp_path / "declared.vcf", seq, 5_000, "PASS|DP=1|GT", samples=True)
+    result = annotate(path, reference_dir=demo_bundle.root, out_dir=tmp_path / "out")
+    assert result.variant_count == 5_001
+
+
 # --------------------------------------------------------------------------- encodings
 
 

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pysam
 
+from gas_annotator.engine.declared import KINDS, Declared
 from gas_annotator.engine.errors import InputError
 from gas_annotator.engine.header import chunk_header, read_header
 from gas_annotator.engine.limits import InputLimits
@@ -170,6 +171,7 @@ class Validator:
         self._run = 0  # records so far at the current position
         self._repeated = 0  # records at the position of the record before them
         self._blank = 0
+        self._declared = Declared([])
 
     @property
     def records_seen(self) -> int:
@@ -201,11 +203,9 @@ class Validator:
             self.stats.header_lines = header.lines
             self.stats.samples = max(len(header.columns) - 9, 0)
             self._ntabs = len(header.columns) - 1
-            writer = _ChunkWriter(
-                self.plan.scratch,
-                chunk_header(header, self.bundle.manifest.contigs).encode(),
-                counter,
-            )
+            text = chunk_header(header, self.bundle.manifest.contigs)
+            self._declared = Declared(text.splitlines())
+            writer = _ChunkWriter(self.plan.scratch, text.encode(), counter)
             self._writer = writer
             line = header.lines + 1  # first line of the next block
             while True:
@@ -252,6 +252,7 @@ class Validator:
         if ((data[starts] == 10) | (data[starts] == 35)).any():  # blank or '#' lines
             return False
         names = ["chrom", "pos", "id", "ref", "alt"] + [f"c{i}" for i in range(5, self._ntabs + 1)]
+        keyed = names[6:9]  # FILTER, INFO and FORMAT: their keys must be declared
         bad_rows: list[int] = []
 
         def invalid(_row: object) -> str:
@@ -269,7 +270,7 @@ class Validator:
                     invalid_row_handler=invalid,
                 ),
                 convert_options=pacsv.ConvertOptions(
-                    include_columns=["chrom", "pos", "ref", "alt"],
+                    include_columns=["chrom", "pos", "ref", "alt", *keyed],
                     column_types=dict.fromkeys(names, pa.string()),
                     strings_can_be_null=False,
                     quoted_strings_can_be_null=False,
@@ -291,6 +292,11 @@ class Validator:
         ):
             return False
         if pc.any(pc.equal(pc.utf8_upper(ref), pc.utf8_upper(alt))).as_py():
+            return False
+        if not all(
+            self._declared.column_ok(kind, table.column(name))
+            for kind, name in zip(KINDS, keyed, strict=False)
+        ):
             return False
         multi = pc.match_substring(alt, ",")
         if pc.any(multi).as_py() and not self._multi_alt_ok(ref, alt, multi):
@@ -455,14 +461,7 @@ class Validator:
 
     def _slow_line(self, line: str, lineno: int) -> None:  # noqa: PLR0912 - one branch per check
         if not line.strip():
-            # Tolerated (a trailing empty line is common) but not without end: each costs a
-            # trip through this path, and none of them counts as a record.
-            self._blank += 1
-            if self._blank > self.plan.limits.max_blank_lines:
-                raise InputError(
-                    f"line {lineno}: more than {self.plan.limits.max_blank_lines:,} blank lines, "
-                    "the limit"
-                )
+            self._count_blank(lineno)
             return
         if line.startswith("#"):
             raise InputError(f"line {lineno}: a header line after the #CHROM header line")
@@ -511,9 +510,7 @@ class Validator:
                 f"line {lineno}: malformed REF '{ref[:20]}': it must be one or more of the "
                 "bases A, C, G, T, N"
             )
-        _check_alt(alt, ref, lineno)
-        if "<" in alt:
-            _check_symbolic(alt, rest, lineno)
+        self._check_alt_and_keys(ref, alt, rest, lineno)
         self._records += 1
         limit = self.plan.max_variants
         if limit is not None and self._records > limit:
@@ -538,6 +535,22 @@ class Validator:
         gap = pos - writer.last_pos if writer.records else 0
         writer.write((line + "\n").encode(), 1, pos, gap if gap > GAP_BP else 0)
         self._last_pos = pos
+
+    def _check_alt_and_keys(self, ref: str, alt: str, rest: str, lineno: int) -> None:
+        _check_alt(alt, ref, lineno)
+        if "<" in alt:
+            _check_symbolic(alt, rest, lineno)
+        self._declared.check_line(rest.split("\t", 4)[:4], lineno)
+
+    def _count_blank(self, lineno: int) -> None:
+        # Tolerated (a trailing empty line is common) but not without end: each costs a trip
+        # through the per-line path, and none of them counts as a record.
+        self._blank += 1
+        if self._blank > self.plan.limits.max_blank_lines:
+            raise InputError(
+                f"line {lineno}: more than {self.plan.limits.max_blank_lines:,} blank lines, "
+                "the limit"
+            )
 
     def _count_position(self, chrom: str, pos: int, lineno: int) -> None:
         # Many records at one position make bcftools norm and annotate quadratic (64,000 copies
