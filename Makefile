@@ -5,7 +5,7 @@ PORT ?= 8000
 # pytest arguments, e.g. `make test PYTEST_ARGS="-k worker -x"`
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench chart sync uv clean images
+.PHONY: run test lint bench chart sync uv clean images chaos
 
 uv:
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --user --quiet uv
@@ -33,6 +33,12 @@ bench: sync
 ## chart: render, lint and schema-validate the Helm chart (the tests in tests/chart)
 chart: sync
 	@$(UV) run --frozen pytest tests/chart
+
+## chaos: the long chaos test (40+4 jobs, ~120 SIGKILLs over 5 minutes; a short one runs in
+## `make test`). SEED=N repeats a run's random choices; logs go to test-artifacts/chaos.
+chaos: sync
+	@GAS_CHAOS_PROFILE=long GAS_CHAOS_LOG_DIR=test-artifacts/chaos $(if $(SEED),GAS_CHAOS_SEED=$(SEED)) \
+	  $(UV) run --frozen pytest tests/chaos -q -s -p no:cacheprovider $(PYTEST_ARGS)
 
 ## images: build the six service images with buildah, as root (no Docker). The bases are made
 ## locally unless PYTHON_IMAGE and UV_IMAGE name public ones; CA_BUNDLE=FILE trusts a TLS proxy
