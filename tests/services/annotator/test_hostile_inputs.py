@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pysam
+import pysam.bcftools
 import pytest
 
 from gas_annotator.engine import EngineOptions, InputError, InputLimits, annotate
@@ -133,6 +134,43 @@ def test_crlf_line_ends_are_accepted(tmp_path: Path, demo_bundle: Bundle, seq: s
     path.write_bytes(text.replace("\n", "\r\n").encode())
     result = annotate(path, reference_dir=demo_bundle.root, out_dir=tmp_path / "out")
     assert result.variant_count == 3
+
+
+def _bcf(tmp_path: Path, text: str, mode: str = "b") -> Path:
+    vcf = tmp_path / "source.vcf"
+    # BCF needs its contigs declared.
+    vcf.write_text(text.replace("\n", "\n##contig=<ID=1,length=40000>\n", 1))
+    out = tmp_path / ("input.bcf" if mode == "b" else "input.u.bcf")
+    pysam.bcftools.view("--no-version", f"-O{mode}", "-o", str(out), str(vcf), catch_stdout=False)
+    return out
+
+
+def test_a_bcf_with_more_data_than_the_limit_fails_before_conversion(
+    tmp_path: Path, demo_bundle: Bundle, seq: str
+) -> None:
+    # BCF is converted to VCF text on the scratch disk first: its size is checked before that,
+    # from the BGZF block footers, without decompressing it.
+    bcf = _bcf(tmp_path, "##fileformat=VCFv4.2\n" + HEADER + "\n" + _records(seq, 5_000))
+    reason = _reason(bcf, demo_bundle, tmp_path, max_text_bytes=64 * KB)
+    assert reason == "the BCF file holds more than 16 KB of data (decompressed), the limit"
+
+
+def test_a_bcf_header_over_the_limit_fails_before_htslib_reads_it(
+    tmp_path: Path, demo_bundle: Bundle, seq: str
+) -> None:
+    meta = "".join(f"##note{i}={'x' * 90}\n" for i in range(2000))
+    bcf = _bcf(tmp_path, "##fileformat=VCFv4.2\n" + meta + HEADER + "\n" + _records(seq, 3))
+    reason = _reason(bcf, demo_bundle, tmp_path, max_header_bytes=64 * KB)
+    assert reason == "the BCF header is larger than 64 KB, the limit"
+
+
+@pytest.mark.parametrize("mode", ["b", "u"])
+def test_compressed_and_uncompressed_bcf_within_the_limits_are_annotated(
+    tmp_path: Path, demo_bundle: Bundle, seq: str, mode: str
+) -> None:
+    bcf = _bcf(tmp_path, "##fileformat=VCFv4.2\n" + HEADER + "\n" + _records(seq, 30), mode)
+    result = annotate(bcf, reference_dir=demo_bundle.root, out_dir=tmp_path / "out")
+    assert result.variant_count == 30
 
 
 def test_service_text_limit_is_a_multiple_of_the_tiers_upload_cap() -> None:

@@ -64,11 +64,81 @@ def sniff(path: Path) -> str:
     return "vcf"
 
 
-def bcf_to_vcf(path: Path, out: Path) -> None:
+# VCF text is at most ~4x the binary BCF record data (a genotype byte becomes "0/1\t"): a BCF
+# whose data exceeds a quarter of the text limit is rejected before it is converted to text on
+# the scratch disk.
+BCF_TEXT_FACTOR = 4
+
+
+def bcf_to_vcf(path: Path, out: Path, limits: InputLimits) -> None:
+    check_bcf_size(path, limits)
     try:
         pysam.bcftools.view("--no-version", "-Ov", "-o", str(out), str(path), catch_stdout=False)
     except SamtoolsError as exc:
         raise InputError("the BCF file is truncated or corrupt (htslib could not read it)") from exc
+
+
+def check_bcf_size(path: Path, limits: InputLimits) -> None:
+    """A BCF bomb fails here, before htslib reads its header or bcftools writes its text."""
+    with path.open("rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    with gzip.open(path, "rb") if compressed else path.open("rb") as handle:
+        try:
+            head = handle.read(9)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(
+                "the BCF file is truncated or corrupt (gzip could not read it)"
+            ) from exc
+    if len(head) == 9 and head[:3] == b"BCF":
+        header_bytes = int.from_bytes(head[5:9], "little")
+        if header_bytes > limits.max_header_bytes:
+            raise InputError(
+                f"the BCF header is larger than {size_text(limits.max_header_bytes)}, the limit"
+            )
+    cap = limits.max_text_bytes // BCF_TEXT_FACTOR
+    size = _decompressed_size(path, cap) if compressed else path.stat().st_size
+    if size > cap:
+        raise InputError(
+            f"the BCF file holds more than {size_text(cap)} of data (decompressed), the limit"
+        )
+
+
+def _decompressed_size(path: Path, cap: int) -> int:
+    """The uncompressed size of a BGZF file from its block headers and footers (no
+    decompression); a plain gzip stream is decompressed and counted, up to just past ``cap``."""
+    total = 0
+    with path.open("rb") as handle:
+        size = path.stat().st_size
+        at = 0
+        while at < size:
+            handle.seek(at)
+            block = handle.read(18)
+            # BGZF: gzip with FEXTRA holding the "BC" subfield, whose value is the block size - 1.
+            if len(block) < 18 or block[:4] != b"\x1f\x8b\x08\x04" or block[12:14] != b"BC":
+                return _gzip_size(path, cap)
+            end = at + int.from_bytes(block[16:18], "little") + 1
+            handle.seek(end - 4)
+            total += int.from_bytes(handle.read(4), "little")  # ISIZE
+            if total > cap:
+                return total
+            at = end
+    return total
+
+
+def _gzip_size(path: Path, cap: int) -> int:
+    total = 0
+    with gzip.open(path, "rb") as handle:
+        while total <= cap:
+            try:
+                data = handle.read(1 << 20)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise InputError(
+                    "the BCF file is truncated or corrupt (gzip could not read it)"
+                ) from exc
+            if not data:
+                break
+            total += len(data)
+    return total
 
 
 class Counted(io.RawIOBase):

@@ -185,7 +185,7 @@ class Validator:
         if kind == "bcf":
             self.stats.input_format = "bcf"
             source = self.plan.scratch / "input.from_bcf.vcf"
-            bcf_to_vcf(self.path, source)
+            bcf_to_vcf(self.path, source, self.plan.limits)
             kind = "vcf"
         elif kind == "gzip":
             self.stats.input_format = "vcf.gz"
