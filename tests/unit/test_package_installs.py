@@ -125,3 +125,17 @@ def test_the_client_installed_alone_submits_and_downloads_a_job(
     gas("download", job_id, "--kind", "summary", "--out", str(out))
     (summary,) = out.glob("*.summary.json")
     assert json.loads(summary.read_text())["variants"]["annotated"] > 0
+
+
+def test_every_operator_command_loads_in_the_full_install() -> None:
+    """The lazy table names real commands (a typo would only show when someone runs it)."""
+    import click
+
+    from gas_cli.main import LAZY_COMMANDS, cli
+
+    for name, lazy in LAZY_COMMANDS.items():
+        assert not lazy.missing(), name
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None and command.callback is not None, name
+        assert "needs the" not in (command.help or ""), name
+        assert command.get_short_help_str(200).split()[0] == lazy.help.split()[0], name
