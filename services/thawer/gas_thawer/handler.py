@@ -6,7 +6,10 @@ notification reconciles the whole job rather than its one object, which makes ev
 (duplicate, late, out of order, for an unknown or already thawed job) safe:
 
 1. The job must be `restoring`. `archived` means the restorer requested the restore but has
-   not recorded it yet: retry shortly. Any other state: nothing to do.
+   not recorded it yet: retry shortly. Any other state: nothing to do. A `restoring` job whose
+   archiver has not yet recorded `hot_copies_deleted` (it crashed in between, and its message
+   comes back after a visibility timeout) waits for it: `RetryLater`, so however long that
+   takes, the event is re-sent with a delay and never spends its receives into the DLQ.
 2. For each archived object: a hot copy with the recorded size and SHA-256 is done; else,
    when the archive copy is readable (restored), copy it back (STANDARD) and verify against
    the checksum recorded at archive time; else it is still restoring (its own event will come)
@@ -54,6 +57,7 @@ from gas_core.objects import (
 )
 from gas_core.outbox import Outbox
 from gas_core.settings import Tier
+from gas_core.worker import RetryLater
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -72,8 +76,14 @@ class RestoreNotRecorded(Exception):
     """The restore finished before the restorer recorded `restoring` (transient: retry)."""
 
 
-class HotCopiesPending(Exception):
-    """The archiver has not yet finished deleting the hot copies (transient: retry)."""
+class HotCopiesPending(RetryLater):
+    """The archiver has not yet finished with the hot copies: wait for it without spending
+    the event's receives. Its message may need a whole visibility timeout (or more) to come
+    back after a crash; a retry-with-back-off would push the job's only restore events into
+    the DLQ first and leave the job `restoring` for good."""
+
+    def __init__(self, reason: str, *, delay_seconds: float) -> None:
+        super().__init__(delay_seconds, reason)
 
 
 class ArchiveCopyMissing(Exception):
@@ -92,6 +102,8 @@ class Thawer:
     results_topic_arn: str
     metrics: ThawerMetrics
     clock: Callable[[], float] = field(default=time.time)
+    # How long an event that found the archiver still finishing waits before looking again.
+    hot_copies_wait_seconds: float = 30.0
 
     def __call__(self, notification: S3RestoreNotification, context: MessageContext) -> None:
         handle_restore_notification(notification, thawer=self)
@@ -147,8 +159,10 @@ def thaw_job(user_id: str, job_id: str, *, thawer: Thawer) -> str:
         return "skipped"
     if not job.hot_copies_deleted:
         # The archiver has not finished with the hot copies: thawing now could race its
-        # delete of a copy we just put back. Retry shortly; it finishes in moments.
-        raise HotCopiesPending(f"job {job_id}: the archiver is still finishing")
+        # delete of a copy we just put back. Look again later (RetryLater: as long as it
+        # takes, even the archiver's own redelivery after a crash, without reaching the DLQ).
+        raise HotCopiesPending(f"job {job_id}: the archiver is still finishing",
+                               delay_seconds=thawer.hot_copies_wait_seconds)
     pending = [
         kind for kind, obj in sorted(job.archived_objects.items())
         if not _thaw_object(job, kind, obj, thawer=thawer)
