@@ -332,8 +332,8 @@ class QueueWorker(Generic[M]):
         deferral: RetryLater | None = None
         with bind_context(queue=self.config.queue_name, message_id=message_id,
                           **({"job_id": job_id} if job_id else {})):
-            self._start_working(message_id)
             try:
+                self._start_working(message_id)
                 self._handle(parsed, context)
             except PermanentError as error:
                 outcome, error_text = "failed", _short(error)
