@@ -371,7 +371,7 @@ def main() -> None:
             sys.path.insert(0, str(Path(__file__).parent))
             import genome_density
 
-            genome_density.build(args.n, vcf, tmp / "bundle")
+            genome_density.build(args.n, vcf, tmp / "bundle")  # input and bundle together
             t1 = time.perf_counter()
         else:
             generate(args.n, vcf, ref)
@@ -379,8 +379,9 @@ def main() -> None:
             build(ref, tmp / "bundle")
         t2 = time.perf_counter()
         print(
-            f"{args.n:,} synthetic variants ({vcf.stat().st_size / 1e6:.0f} MB) generated in "
-            f"{t1 - t0:.1f}s; bundle built in {t2 - t1:.1f}s; "
+            f"{args.n:,} synthetic {args.density} variants ({vcf.stat().st_size / 1e6:.0f} MB) "
+            f"generated in {t1 - t0:.1f}s; bundle built in {t2 - t1:.1f}s (genome: in the first "
+            "figure); "
             f"{os.cpu_count()} CPUs; median of {args.repeat}"
         )
         runs: list[tuple[str, str, int]] = [
