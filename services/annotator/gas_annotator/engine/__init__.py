@@ -408,7 +408,7 @@ def _worker_main(conn: Any) -> None:
 class _ChunkRunner:
     """Runs chunks on ``workers`` long-lived worker processes, one chunk per worker at a time.
 
-    The Python stages (reading the text, our pass, rows, splice table) run in the worker, which
+    The Python stages (reading the text, our pass, rows, the VCF member) run in the worker, which
     keeps its imports, caches and warmed-up pyarrow kernels from chunk to chunk: a fresh process
     per chunk cost 34-44 % more CPU on those stages. bcftools still runs in a fresh fork per
     chunk (it leaves global state behind, and a crash there takes down only that child).

@@ -170,7 +170,7 @@ def bcftools_stages(spec: ChunkSpec, ctx: ChunkContext) -> Staged:  # noqa: PLR0
 
 
 def python_stages(spec: ChunkSpec, ctx: ChunkContext, staged: Staged) -> ChunkResult:
-    """Read the annotated text, our pass, the rows and the splice table: pure Python/Arrow,
+    """Read the annotated text, our pass, the rows and the VCF member: pure Python/Arrow,
     so it can run in a long-lived worker that keeps its imports and caches warm."""
     work, annotated, counts, timings = (
         staged.work,
