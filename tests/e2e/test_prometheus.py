@@ -48,7 +48,7 @@ SCRAPE_SECONDS = 1
 # everything the run did.
 RATE_INTERVAL = "10m"
 RETENTION_SECONDS = 3
-STEP_TIMEOUT_SECONDS = 120
+STEP_TIMEOUT_SECONDS = 180
 CHART_DIR = REPO_ROOT / "charts" / "gas"
 
 
@@ -145,6 +145,9 @@ def stack(stack_reference: tuple[Path, Path], tmp_path: Path,
     # A short retention through the caller's environment, as `GAS_FREE_RETENTION_SECONDS=3
     # make run` would, so the archive, restore and thaw happen within the test.
     monkeypatch.setenv("GAS_FREE_RETENTION_SECONDS", str(RETENTION_SECONDS))
+    # A handler that meets a transient error retries after 1 s, not the default 5 s doubling.
+    monkeypatch.setenv("GAS_WORKER_RETRY_BASE_SECONDS", "1")
+    monkeypatch.setenv("GAS_WORKER_RETRY_MAX_SECONDS", "10")
     with running_stack(tmp_path / "state", stack_reference[0]) as local:
         yield local
 
