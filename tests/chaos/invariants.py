@@ -222,8 +222,10 @@ def _one_copy_no_orphans(snap: Snapshot, ours: dict[str, Submitted], hot: dict[s
 
 def _one_email_per_event(stack: ChaosStack, snap: Snapshot,
                          ours: dict[str, Submitted]) -> list[str]:
-    """One completion or failure email per job; one "available again" per restore marker, and
-    at least one per thaw the thawer logged."""
+    """One completion or failure email per job; one "available again" per restore: per sent
+    restore marker, and at least one per restore the restorer logged recording (each has its
+    own `restore_requested_at`, the email's occurrence; a restorer killed between its write
+    and its log line makes that count only smaller)."""
     sent: Counter[tuple[str, str]] = Counter()
     for email in snap.emails:
         kind = next((k for words, k in SUBJECT_KINDS.items() if words in email["subject"]), None)
@@ -234,8 +236,8 @@ def _one_email_per_event(stack: ChaosStack, snap: Snapshot,
     restore_markers = Counter(
         str(m["sk"]).split("#")[2] for m in snap.markers
         if str(m["sk"]).startswith("NOTIFIED#job.restored#") and m.get("state") == "sent")
-    thaws = Counter(r.get("job_id") for _, r in stack.records("thawer")
-                    if r.get("event") == "thawed")
+    restores = Counter(r.get("job_id") for _, r in stack.records("restorer")
+                       if r.get("event") == "restore_requested")
     found = []
     for job_id, sub in ours.items():
         job = snap.jobs.get(job_id)
@@ -248,8 +250,8 @@ def _one_email_per_event(stack: ChaosStack, snap: Snapshot,
                 found.append(f"{sent[(job_id, kind)]} {kind} emails for {job_id} "
                              f"({sub.user}), expected {want}")
         restored = sent[(job_id, "job.restored")]
-        if restored != restore_markers[job_id] or restored < thaws[job_id]:
+        if restored != restore_markers[job_id] or restored < restores[job_id]:
             found.append(f"{restored} job.restored emails for {job_id} ({sub.user}): "
-                         f"{restore_markers[job_id]} restore events recorded, "
-                         f"{thaws[job_id]} thaws logged")
+                         f"{restore_markers[job_id]} sent-email markers, "
+                         f"{restores[job_id]} restores recorded by the restorer")
     return found
