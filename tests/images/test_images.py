@@ -36,7 +36,8 @@ from tests.images.containers import (
 from tests.services.web.web_helpers import shared_reference
 from tests.support import free_port, require_or_skip
 
-pytestmark = pytest.mark.slow
+# The first test also pays for building the images (minutes when cold, on two cores).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 T = TypeVar("T")
 
@@ -84,8 +85,9 @@ def test_each_image_runs_unprivileged_with_only_its_own_installed_package(
 # -- the local stack from the images -----------------------------------------------------------
 
 RETENTION_SECONDS = 5
-READY_TIMEOUT_SECONDS = 180
-STEP_TIMEOUT_SECONDS = 300
+# Each step takes seconds; generous bounds that still fail with the services' output.
+READY_TIMEOUT_SECONDS = 120
+STEP_TIMEOUT_SECONDS = 120
 IN_IMAGE_REFERENCE = "/reference"
 
 
@@ -148,14 +150,16 @@ def image_stack(
     stack = ImageStack(f"http://127.0.0.1:{port}", moto_endpoint)
     with ExitStack() as cleanup:
         reference = cleanup.enter_context(readable_copy(stack_reference[0]))
+        containers = {service: cleanup.enter_context(working_container(built.image))
+                      for service, built in built_images.items()}
+        # Registered last, so it runs first: services stop before their containers go.
         cleanup.callback(stop_all, stack)
         for service in SERVICES:
             image = built_images[service].image
-            container = cleanup.enter_context(working_container(image))
             volumes = ((f"{reference}:{IN_IMAGE_REFERENCE}:ro",)
                        if service == "annotator" else ())
             stack.services[service] = start_service(
-                service, container, entrypoint(image),
+                service, containers[service], entrypoint(image),
                 env={**env, "GAS_METRICS_PORT": str(free_port())}, volumes=volumes)
         stack.wait_for("the web app to be ready", stack.ready, READY_TIMEOUT_SECONDS)
         yield stack
