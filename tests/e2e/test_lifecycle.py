@@ -30,6 +30,7 @@ from moto.server import ThreadedMotoServer
 
 from gas_archiver.handler import DUE_SLACK_SECONDS
 from gas_cli.dev import DevStack
+from gas_cli.emulator import SES_MAIL_PATH
 from gas_cli.infra import Infrastructure
 from gas_core.aws import AwsClients
 from gas_core.events import JobCompleted, publish
@@ -78,7 +79,7 @@ class LocalStack:
         return records
 
     def sent_emails(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=10) as r:
+        with urllib.request.urlopen(f"{self.endpoint}{SES_MAIL_PATH}", timeout=10) as r:
             return list(json.load(r)["ses"]["Message"])
 
     def metrics(self, service: str) -> str:

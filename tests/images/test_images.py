@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from gas_cli.dev import DevStack
+from gas_cli.emulator import SES_MAIL_PATH
 from gas_cli.infra import Infrastructure
 from gas_core.settings import GasSettings
 from images.build import SERVICES, Built
@@ -121,7 +122,7 @@ class ImageStack:
             return False
 
     def sent_emails(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.emulator_url}/moto-api/data.json", timeout=10) as r:
+        with urllib.request.urlopen(f"{self.emulator_url}{SES_MAIL_PATH}", timeout=10) as r:
             return list(json.load(r)["ses"]["Message"])
 
 
