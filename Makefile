@@ -10,8 +10,10 @@ PYTEST_ARGS ?=
 uv:
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --user --quiet uv
 
+# Bytecode is compiled at install (as in the images): otherwise every cold process, e.g. each
+# `gas annotate`, compiles the engine's imports again where PYTHONDONTWRITEBYTECODE is set.
 sync: uv
-	@$(UV) sync --frozen --all-packages
+	@$(UV) sync --frozen --all-packages --compile-bytecode
 
 ## run: the whole system locally (web UI on http://127.0.0.1:$(PORT)), Ctrl-C stops it
 run: sync
@@ -21,10 +23,11 @@ run: sync
 test: sync
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
-## lint: ruff and mypy, both must be clean
+## lint: ruff, mypy and actionlint (the GitHub workflows), all must be clean
 lint: sync
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen mypy
+	@$(UV) run --frozen actionlint -oneline
 
 ## bench: performance benchmarks (ratios against a baseline run in the same process)
 bench: sync
