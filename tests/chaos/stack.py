@@ -120,8 +120,9 @@ class Replica:
 
     @property
     def label(self) -> str:
-        return self.service.name if self.index == 0 and self.service.name not in REPLICAS \
-            else f"{self.service.name}-{self.index}"
+        """`annotator-0`, `annotator-1`, ... for replicated services; the name for the others."""
+        name = self.service.name
+        return f"{name}-{self.index}" if name in REPLICAS else name
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import pytest
 
 from gas_cli.dev import DevStack
 from gas_core.jobs import JobRepository, JobStatus
-from tests.chaos.invariants import snapshot, unsettled, violations
+from tests.chaos.invariants import Snapshot, snapshot, unsettled, violations
 from tests.chaos.load import (
     ApiUser,
     Submitted,
@@ -188,7 +188,8 @@ def _run_load(stack: ChaosStack, users: list[ApiUser], rng: random.Random, *, va
     return submitted
 
 
-def _wait_for_quiescence(stack: ChaosStack, submitted: list[Submitted], bound: float):  # type: ignore[no-untyped-def]
+def _wait_for_quiescence(stack: ChaosStack, submitted: list[Submitted],
+                         bound: float) -> Snapshot:
     """Poll until nothing is unsettled twice in a row (or the bound passes): every job finished,
     storage where the owner's tier puts it, every queue and outbox empty."""
     deadline = time.monotonic() + bound
@@ -210,7 +211,7 @@ def _wait_for_quiescence(stack: ChaosStack, submitted: list[Submitted], bound: f
         time.sleep(2)
 
 
-def _print_summary(stack: ChaosStack, snap, submitted: list[Submitted],  # type: ignore[no-untyped-def]
+def _print_summary(stack: ChaosStack, snap: Snapshot, submitted: list[Submitted],
                    users: list[ApiUser]) -> None:
     kills = Counter(kill.label for kill in stack.kills)
     events = Counter(record.get("event") for _, record in stack.records())
