@@ -1,6 +1,15 @@
 """The local AWS emulator (a moto server in this process), as `gas dev` and the tests run it.
 
-One known defect of the emulator is worked around here, nowhere else. Its
+The emulator's known defects are worked around here, nowhere else.
+
+moto evaluates a DynamoDB conditional write's condition and applies the write without a lock,
+so two truly simultaneous requests on one item can both pass their conditions, or one can
+silently undo the other (seen in the chaos test: a successful `archived` transaction read back
+as `archiving`; a `restoring` write lost under a concurrent update). DynamoDB serializes writes
+per item, and every GAS state change relies on that, so the emulator serves one DynamoDB
+request at a time: the local stack then has the atomicity production has.
+
+ Its
 `GET /moto-api/data.json` (where the dev outbox reads sent mail, see gas_web.app.outbox) reads
 every attribute of every S3 key it tracks, and that includes the parts of multipart uploads,
 which stay tracked after the upload completes. Reading a part's `status` makes moto look up
@@ -19,6 +28,7 @@ from SES's models alone without touching S3.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from moto.server import ThreadedMotoServer
@@ -28,11 +38,30 @@ SES_MAIL_PATH = "/moto-api/gas/ses.json"
 
 def start_emulator(port: int) -> ThreadedMotoServer:
     """A moto server on 127.0.0.1:`port`, started."""
+    _serialize_dynamodb()
     _answer_part_status_without_bucket()
     _serve_ses_mail()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server
+
+
+_DYNAMODB_LOCK = threading.Lock()
+
+
+def _serialize_dynamodb() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    if getattr(original, "gas_serialized", False):
+        return  # already applied (a second server in this process)
+
+    def call_action(self: DynamoHandler) -> Any:
+        with _DYNAMODB_LOCK:
+            return original(self)
+
+    call_action.gas_serialized = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
 def _answer_part_status_without_bucket() -> None:

@@ -73,33 +73,6 @@ def chaos_environment(
     return env
 
 
-_DYNAMODB_LOCK = threading.Lock()
-
-
-def serialize_emulator_dynamodb() -> None:
-    """One DynamoDB request at a time in the emulator, as DynamoDB serializes writes per item.
-
-    moto evaluates a conditional write's condition and applies the write without a lock, so
-    two truly simultaneous requests on one item can both pass their conditions, or one can
-    silently undo the other (seen here: a successful `archived` transaction read back as
-    `archiving`; a `restoring` write lost under a concurrent update, leaving a premium user's
-    job archived for good). The services never race that way in AWS; the chaos test's real
-    replicas and threads do, so without this it would report the emulator's defects.
-    """
-    from moto.dynamodb.responses import DynamoHandler
-
-    original = DynamoHandler.call_action
-    if getattr(original, "gas_serialized", False):
-        return  # already applied (another stack in this process)
-
-    def call_action(self: DynamoHandler) -> Any:
-        with _DYNAMODB_LOCK:
-            return original(self)
-
-    call_action.gas_serialized = True  # type: ignore[attr-defined]
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-
-
 class _Discard:
     def write(self, text: str) -> int:
         return len(text)
@@ -156,7 +129,6 @@ class ChaosStack:
     def start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         port = free_port()
-        serialize_emulator_dynamodb()
         self._emulator = start_emulator(port)
         emulator_url = f"http://127.0.0.1:{port}"
         self.scratch_dir = self.workdir / "scratch"
