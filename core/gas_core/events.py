@@ -109,6 +109,10 @@ class JobRestored(Event):
     user_id: str
     job_id: str
     user_tier: Tier
+    # Which restore completed (the job's `restore_requested_at` when it was thawed): a job can
+    # be restored many times, and this event may be delivered after the next restore began.
+    # Optional: events published before the field existed may still be in flight.
+    restore_requested_at: datetime | None = None
 
 
 class UserTierChanged(Event):

@@ -1,7 +1,8 @@
 """The notifier: one email (text and HTML, via SES) per job end and per finished restore.
 
 Duplicate events send one email. Before sending, the notifier claims a marker item
-(`NOTIFIED#{kind}#{job_id}`, plus the restore's request time for restores, which can recur)
+(`NOTIFIED#{kind}#{job_id}`, plus the restore's request time for restores, which can recur:
+the one the event names, as it may arrive after the job's next restore was requested)
 under the user's partition with a conditional put; after SES accepted the email the marker
 is marked sent. A duplicate finds it sent and stops; one arriving while another consumer is
 mid-send is retried later; a sender that died mid-send leaves a claim that expires, so the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -110,9 +112,7 @@ def _notify(event: NotifyEvent, *, notifier: Notifier) -> str:
     if not profile.notify_email:
         log.info("email_skipped", reason="the user turned notifications off")
         return "opted_out"
-    occurrence = None
-    if isinstance(event, JobRestored) and job.restore_requested_at is not None:
-        occurrence = job.restore_requested_at.isoformat()
+    occurrence = _restore_occurrence(event, job) if isinstance(event, JobRestored) else None
     marker = notified_sk(event.type, job.job_id, occurrence)
     owner = uuid.uuid4().hex
     claim = repo.claim_notification(
@@ -138,6 +138,15 @@ def _notify(event: NotifyEvent, *, notifier: Notifier) -> str:
     log.info("email_sent", kind=event.type, to=_recipient_for_log(profile.email, notifier),
              subject=email.subject, ses_message_id=message_id)
     return "sent"
+
+
+def _restore_occurrence(event: JobRestored, job: Job) -> str | None:
+    """Which restore the event is about: the one it names, since it may arrive after the next
+    restore began (so the job's current one would be the wrong marker). Events published
+    before they named it fall back to the job's current restore."""
+    requested_at = event.restore_requested_at or job.restore_requested_at
+    # In UTC, so the event's and the job's copies of one instant give one marker.
+    return requested_at.astimezone(UTC).isoformat() if requested_at is not None else None
 
 
 def _send(email: Email, *, to: str, notifier: Notifier) -> str:

@@ -177,7 +177,10 @@ def thaw_job(user_id: str, job_id: str, *, thawer: Thawer) -> str:
     # Recorded by the state write itself (the job's outbox, gas_core.outbox), then published:
     # a crash after the write loses neither event (the notifier sends one email per restore
     # whatever the number of events).
-    events: list[Event] = [JobRestored(user_id=user_id, job_id=job_id, user_tier=tier)]
+    # The event names its restore (from the job this write is conditional on): it may reach
+    # the notifier after the next restore began, and each restore gets its own email.
+    events: list[Event] = [JobRestored(user_id=user_id, job_id=job_id, user_tier=tier,
+                                       restore_requested_at=job.restore_requested_at)]
     if tier is Tier.FREE:
         events.append(_archive_again(job, changed_at=profile.tier_changed_at if profile else None,
                                      thawer=thawer))
