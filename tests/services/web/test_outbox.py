@@ -91,19 +91,20 @@ def _restore_completions(aws: AwsClients, job_id: str) -> int:
     put back). The event URL-encodes the key; a job id reads the same either way."""
     found = 0
     url = aws.queue_url(Queue.THAWER)
+    others = []  # kept invisible until the queue is read to its end, then put back
     while messages := aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                              WaitTimeSeconds=1).get("Messages", []):
-        ours = [m for m in messages if job_id in m["Body"]]
+                                              WaitTimeSeconds=1,
+                                              VisibilityTimeout=60).get("Messages", []):
         for message in messages:
-            if message in ours:
-                found += sum(record.get("eventName", "").startswith("ObjectRestore:Completed")
-                             for record in json.loads(message["Body"]).get("Records", []))
-                aws.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            else:
-                aws.sqs.change_message_visibility(
-                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
-        if not ours:
-            break  # only others' messages are left
+            if job_id not in message["Body"]:
+                others.append(message)
+                continue
+            found += sum(record.get("eventName", "").startswith("ObjectRestore:Completed")
+                         for record in json.loads(message["Body"]).get("Records", []))
+            aws.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    for message in others:
+        aws.sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
     return found
 
 
