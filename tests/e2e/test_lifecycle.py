@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from gas_archiver.handler import DUE_SLACK_SECONDS
 from gas_cli.dev import DevStack
-from gas_cli.emulator import SES_MAIL_PATH
+from gas_cli.emulator import SES_MAIL_PATH, start_emulator
 from gas_cli.infra import Infrastructure
 from gas_core.aws import AwsClients
 from gas_core.events import JobCompleted, publish
@@ -96,8 +95,7 @@ def stack() -> Iterator[LocalStack]:
     # The emulator's web server logs every request at INFO.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = start_emulator(port)  # the emulator `gas dev` runs, with its defect workarounds
     endpoint = f"http://127.0.0.1:{port}"
     # Exactly the environment `gas dev` gives its services, with a short retention.
     # Its own name prefix: moto's state is shared by every emulator in this test process
