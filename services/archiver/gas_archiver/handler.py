@@ -18,6 +18,10 @@ redelivery converges on exactly one copy and the right state:
    copies. Otherwise archiving → archived in one transaction with "the profile is unchanged
    since that read": an upgrade landing after the read cancels it and we abandon instead;
    an upgrade landing after the commit finds the job archived, so the restorer restores it.
+   Whenever a write conflicts (or a copy fails) and the job turns out to have moved on
+   without us - typically a duplicate delivery's archiver abandoned it while our slower
+   copies were still landing - the copies not recorded in the job's `archived_objects` are
+   removed, so none is left orphaned in the archive bucket.
 6. Only then delete the hot copies, each only while its archive copy exists, matches, and
    has no restore under way (a restore means the thaw owns the key now).
 """
@@ -186,11 +190,17 @@ def _archive(job: Job, *, archiver: Archiver) -> Job:
     repo = archiver.repository
     if _is_premium(repo.get_profile(job.user_id)):
         return _abandon(job, archiver=archiver)
-    archived = {
-        kind: _archive_object(key, archiver=archiver)
-        for kind, key in sorted(job.result_keys.items())
-        if kind not in ALWAYS_HOT_KINDS
-    }
+    try:
+        archived = {
+            kind: _archive_object(key, archiver=archiver)
+            for kind, key in sorted(job.result_keys.items())
+            if kind not in ALWAYS_HOT_KINDS
+        }
+    except Exception:
+        # Retried later, but a duplicate may have abandoned the job meanwhile, and then the
+        # copies that did land would be orphans (a hot job's retry may never come back here).
+        _discard_copies(repo.get_job(job.user_id, job.job_id), archiver=archiver)
+        raise
     # The read the final write is conditional on: a tier change after it cancels the write.
     profile = repo.get_profile(job.user_id)
     for _ in range(PROFILE_RACE_ATTEMPTS):
@@ -214,6 +224,7 @@ def _archive(job: Job, *, archiver: Archiver) -> Job:
             if conflict.current is None:
                 raise
             log.info("job_changed_while_archiving", storage=conflict.current.storage)
+            _discard_copies(conflict.current, archiver=archiver)
             return conflict.current
         total = sum(obj.size for obj in archived.values())
         log.info("archived", objects=len(archived), bytes=total,
@@ -253,7 +264,9 @@ def _archive_object(key: str, *, archiver: Archiver) -> ArchivedObject:
 def _abandon(job: Job, *, archiver: Archiver) -> Job:
     """The user is premium now: archiving → hot (the hot copies were never touched), then
     remove the archive copies. State first: a concurrent duplicate that already recorded
-    `archived` makes this write fail, and then its archive copies must stay."""
+    `archived` makes this write fail, and then its archive copies must stay. One that
+    abandoned first makes it fail too, and then our copies (which may have landed after it
+    removed its own) must go."""
     try:
         job = archiver.repository.transition_storage(
             job, StorageState.HOT, archive_key=None, archived_objects=None
@@ -261,10 +274,28 @@ def _abandon(job: Job, *, archiver: Archiver) -> Job:
     except ConflictError as conflict:
         if conflict.current is None:
             raise
+        _discard_copies(conflict.current, archiver=archiver)
         return conflict.current
     _remove_archive_copies(job, archiver=archiver)
     log.info("archive_abandoned", reason="user is premium now")
     return job
+
+
+def _discard_copies(current: Job, *, archiver: Archiver) -> None:
+    """After the job moved on without this worker (`current` as last read): remove the copies
+    it may have made, except those the job records (an archived job's copy may be its only
+    one). While the job is archiving they stay: that archive's worker records or removes them."""
+    if current.storage is StorageState.ARCHIVING:
+        return
+    recorded = {obj.key for obj in current.archived_objects.values()}
+    unrecorded = sorted(
+        key for kind, key in current.result_keys.items()
+        if kind not in ALWAYS_HOT_KINDS and key not in recorded
+    )
+    for key in unrecorded:  # deleting a key that is not there is a no-op in S3
+        archiver.s3.delete_object(Bucket=archiver.archive_bucket, Key=key)
+    if unrecorded:
+        log.info("unrecorded_archive_copies_removed", keys=unrecorded, storage=current.storage)
 
 
 def _remove_archive_copies(job: Job, *, archiver: Archiver) -> None:
