@@ -48,7 +48,10 @@ ACCESS: dict[str, Access] = {
         table=(*TABLE_READ, *TABLE_WRITE),
         objects=(
             # Presigned POST uploads are signed with the web role's credentials.
-            (Bucket.INPUTS, "inputs/*", ("s3:PutObject", "s3:GetObject")),
+            # DeleteObject: submit removes an upload it refuses (too large, not a VCF);
+            # GetObjectVersion: the submit check reads the exact version it records.
+            (Bucket.INPUTS, "inputs/*",
+             ("s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject")),
             # Presigned downloads of results and the variant browser's reads.
             (Bucket.RESULTS, "results/*", ("s3:GetObject",)),
         ),
@@ -58,7 +61,8 @@ ACCESS: dict[str, Access] = {
     "annotator": Access(
         table=(*TABLE_READ, "dynamodb:UpdateItem"),
         objects=(
-            (Bucket.INPUTS, "inputs/*", ("s3:GetObject",)),
+            # GetObjectVersion: on a versioned bucket the job's recorded input version is read.
+            (Bucket.INPUTS, "inputs/*", ("s3:GetObject", "s3:GetObjectVersion")),
             # AbortMultipartUpload: large results are uploaded in parts, aborted on failure.
             (Bucket.RESULTS, "results/*",
              ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload")),

@@ -64,5 +64,33 @@ def test_each_consumer_may_consume_only_its_own_queue(fresh_settings: GasSetting
             assert consumed == [[infra.queue_arn(fresh_settings.names.queue(access.consumes))]]
         actions = {a for s in document["Statement"] for a in s["Action"]}
         assert not any(a.endswith(":*") for a in actions), service
-        assert "s3:DeleteObject" not in actions or service in ("archiver", "thawer")
+        assert "s3:DeleteObject" not in actions or service in ("archiver", "thawer", "web")
         assert ("dynamodb:DeleteItem" in actions) == (service == "notifier")
+
+
+def _object_actions(service: str, infra: Infrastructure, bucket_name: str) -> set[str]:
+    document = policy_document(service, infra)
+    return {a for s in document["Statement"] for a in s["Action"]
+            if any(bucket_name in r for r in s["Resource"]) and a.startswith("s3:")}
+
+
+def test_the_web_may_delete_the_uploads_it_refuses_but_no_result(
+    fresh_settings: GasSettings,
+) -> None:
+    infra = Infrastructure(fresh_settings)
+    infra._account = "111122223333"
+    assert "s3:DeleteObject" in _object_actions("web", infra, fresh_settings.names.inputs_bucket)
+    assert "s3:DeleteObject" not in _object_actions(
+        "web", infra, fresh_settings.names.results_bucket)
+
+
+def test_the_readers_of_a_versioned_input_may_read_its_recorded_version(
+    fresh_settings: GasSettings,
+) -> None:
+    # Submit and the annotator read the input with VersionId, which S3 authorizes as
+    # s3:GetObjectVersion, not s3:GetObject.
+    infra = Infrastructure(fresh_settings)
+    infra._account = "111122223333"
+    for service in ("web", "annotator"):
+        actions = _object_actions(service, infra, fresh_settings.names.inputs_bucket)
+        assert "s3:GetObjectVersion" in actions, service
