@@ -10,6 +10,7 @@ seed is printed first.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import random
 import threading
@@ -73,7 +74,7 @@ def test_random_kills_lose_no_job_result_event_or_email(tmp_path: Path) -> None:
     rng = random.Random(seed)
     p = PROFILE
 
-    bundle = DevStack(state_dir=tmp_path, out=_Quiet()).ensure_reference()  # type: ignore[arg-type]
+    bundle = DevStack(state_dir=tmp_path, out=io.StringIO()).ensure_reference()
     valid, bad = make_inputs(bundle, tmp_path / "inputs", rng, valid=p.distinct_valid,
                              bad=p.bad_jobs)
     calm = calm_results(valid, bundle, tmp_path)
@@ -110,17 +111,6 @@ def _log_path(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("GAS_CHAOS_LOG_DIR") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder / "chaos-services.log"
-
-
-class _Quiet:
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
 
 
 def _run_load(stack: ChaosStack, users: list[ApiUser], rng: random.Random, *, valid: list,
