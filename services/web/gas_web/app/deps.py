@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Form, Header, Request
+from fastapi import Depends, Form, Header, Request, Security
+from fastapi.security import HTTPBearer
 
 from gas_core.aws import AwsClients
 from gas_core.jobs import Job, JobNotFound, JobRepository, UserProfile, is_job_id
@@ -98,13 +99,26 @@ def _session_profile(request: Request, jobs: JobRepository) -> UserProfile | Non
     return profile
 
 
+class _BearerHeader(HTTPBearer):
+    """Declares the bearer scheme in OpenAPI (`securitySchemes`, per-operation `security`) but
+    hands `api_user` the raw Authorization header, which judges it (and answers a wrong scheme)."""
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+        return request.headers.get("authorization")
+
+
+_bearer = _BearerHeader(scheme_name="bearer", auto_error=False,
+                        description="A Globus access token (`gas login`), or `dev:<user_id>` "
+                                    "in development mode.")
+
+
 def api_user(
     *,
     request: Request,
     settings: Settings,
     jobs: Jobs,
     globus: Globus,
-    authorization: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Security(_bearer)] = None,
     x_csrf_token: Annotated[str | None, Header()] = None,
 ) -> UserProfile:
     if authorization:

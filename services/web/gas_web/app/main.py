@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import swagger_ui_bundle
 import xstatic.pkg.bootstrap
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI
@@ -16,6 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from gas_core.aws import AwsClients
 from gas_core.jobs import JobRepository
 from gas_core.logging import get_logger
+from gas_web.app.api.openapi import install_openapi, operation_id
 from gas_web.app.api.routes import auth_config, health, jobs, me
 from gas_web.app.core.auth import GLOBUS_LOGOUT_URL, GlobusAuth
 from gas_web.app.core.errors import install_error_handlers
@@ -30,6 +31,8 @@ from gas_web.app.web.templating import make_templates
 from gas_web.settings import WebSettings
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+# Swagger UI 5's bundle and stylesheet, as shipped inside the fastapi-offline package.
+SWAGGER_DIR = Path(str(resources.files("fastapi_offline") / "static"))
 SESSION_COOKIE = "gas_session"
 log = get_logger(__name__)
 
@@ -57,7 +60,9 @@ def create_app(
         docs_url=None,  # served by our own page: offline assets, no inline script (CSP)
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        generate_unique_id_function=operation_id,
     )
+    install_openapi(app)
     if globus is None and settings.auth_mode == "globus":
         assert settings.globus_client_id and settings.globus_client_secret  # settings checked
         globus = GlobusAuth(
@@ -119,7 +124,7 @@ def create_app(
 
     app.mount("/static/bootstrap", StaticFiles(directory=xstatic.pkg.bootstrap.BASE_DIR),
               name="bootstrap")
-    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR),
               name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (health.router, auth_config.router, me.router, jobs.router, docs.router,

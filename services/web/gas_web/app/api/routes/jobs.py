@@ -32,7 +32,8 @@ def create_job_upload(body: NewJob, user: CurrentUser, settings: Settings, aws: 
                          file_name=body.file_name, assembly=body.assembly)
 
 
-@router.post("/{job_id}/submit", status_code=202, response_model=JobOut)
+@router.post("/{job_id}/submit", status_code=202, response_model=JobOut,
+             responses={413: {"description": "Larger than the tier accepts"}})
 def submit(*, job_id: str, user: CurrentUser, settings: Settings, aws: Aws, jobs: Jobs,
            uploads: Uploads) -> Any:
     """Check the uploaded file (owner, size cap of the tier, type) and queue the annotation."""
@@ -41,7 +42,8 @@ def submit(*, job_id: str, user: CurrentUser, settings: Settings, aws: Aws, jobs
     return job.to_api()
 
 
-@router.get("", response_model=JobList)
+@router.get("", response_model=JobList,
+            responses={400: {"description": "The cursor is not valid"}})
 def list_jobs(
     user: CurrentUser,
     jobs: Jobs,
@@ -77,7 +79,9 @@ def download_result(job: UserJob, kind: ResultKind, settings: Settings, aws: Aws
     return RedirectResponse(url, status_code=302)
 
 
-@router.get("/{job_id}/variants", response_model=VariantList)
+@router.get("/{job_id}/variants", response_model=VariantList,
+            responses={400: {"description": "The cursor is not valid"},
+                       409: {"description": "Results archived, restoring, or not ready"}})
 def list_variants(
     *,
     job: UserJob,

@@ -21,7 +21,8 @@ def read_me(user: CurrentUser) -> dict[str, Any]:
     return user.to_api()
 
 
-@router.post("/tier", response_model=Profile)
+@router.post("/tier", response_model=Profile,
+             responses={409: {"description": "The profile changed at the same time"}})
 def set_tier(body: TierChange, user: CurrentUser, jobs: Jobs, aws: Aws) -> dict[str, Any]:
     """Upgrade or downgrade (billing provider `none`: immediate). An upgrade restores archived
     results; a downgrade starts the retention window of hot ones."""

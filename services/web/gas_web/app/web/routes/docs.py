@@ -1,4 +1,5 @@
-"""/api/docs: Swagger UI served from the swagger-ui-bundle package (offline, no inline script)."""
+"""/api/docs: Swagger UI 5 (renders OpenAPI 3.1), served offline from the fastapi-offline package
+by /static/swagger/, with no inline script (the CSP forbids it)."""
 
 from __future__ import annotations
 
