@@ -64,6 +64,57 @@ def test_archived_results_answer_409_with_the_upgrade_hint(
         assert response.json()["state"] == "archived"
 
 
+def test_an_archived_jobs_summary_and_log_stay_downloadable(
+    client: TestClient, completed_job: Job, repository: JobRepository,
+    demo_annotation: tuple[Path, AnnotationResult],
+) -> None:
+    # Only the big files are archived; the summary and log stay hot (docs/lifecycle.md).
+    archiving = repository.transition_storage(completed_job, StorageState.ARCHIVING)
+    repository.transition_storage(archiving, StorageState.ARCHIVED, archive_key="a/b")
+    headers = bearer(completed_job.user_id)
+    for kind in ("summary", "log"):
+        response = client.get(f"/api/v1/jobs/{completed_job.job_id}/results/{kind}",
+                              headers=headers)
+        assert response.status_code == 302, response.text
+        expected: Path = getattr(demo_annotation[1], kind)
+        assert httpx.get(response.headers["location"]).content == expected.read_bytes()
+    for kind in ("vcf", "tsv"):
+        response = client.get(f"/api/v1/jobs/{completed_job.job_id}/results/{kind}",
+                              headers=headers)
+        assert response.status_code == 409
+        assert response.json()["state"] == "archived"
+
+
+def test_a_failed_jobs_log_is_downloadable(
+    client: TestClient, submit_job: SubmitJob, repository: JobRepository, user_id: str
+) -> None:
+    # It failed before the engine wrote a log: the log is the job's record of the failure.
+    job = submit_job(user_id)
+    repository.fail_job(user_id, job.job_id, reason="Line 3: REF is not a nucleotide string.")
+    response = client.get(f"/api/v1/jobs/{job.job_id}/results/log", headers=bearer(user_id))
+    assert response.status_code == 200, response.text
+    assert "Line 3: REF is not a nucleotide string." in response.text
+    assert job.job_id in response.text
+    assert response.headers["content-disposition"].startswith("attachment; filename=")
+    assert response.headers["content-disposition"].endswith('.log"')
+    for kind in ("vcf", "summary"):
+        response = client.get(f"/api/v1/jobs/{job.job_id}/results/{kind}",
+                              headers=bearer(user_id))
+        assert response.status_code == 409
+        assert response.json()["state"] == "failed"
+
+
+def test_someone_elses_failed_jobs_log_is_not_found(
+    client: TestClient, submit_job: SubmitJob, repository: JobRepository, user_id: str,
+    other_user: str,
+) -> None:
+    job = submit_job(user_id)
+    repository.fail_job(user_id, job.job_id, reason="bad input")
+    response = client.get(f"/api/v1/jobs/{job.job_id}/results/log", headers=bearer(other_user))
+    assert response.status_code == 404
+    assert "bad input" not in response.text
+
+
 def test_restoring_results_answer_409_with_the_expected_time(
     client: TestClient, completed_job: Job, repository: JobRepository
 ) -> None:

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Literal
 
+from fastapi.responses import PlainTextResponse, Response
+
 from gas_core.jobs import Job, JobStatus, StorageState, utc_now
 from gas_web.app.core.errors import Problem
 
@@ -30,6 +32,9 @@ RESTORE_WINDOWS: dict[str, tuple[timedelta, timedelta]] = {
     "Standard": (timedelta(hours=3), timedelta(hours=5)),
     "Bulk": (timedelta(hours=5), timedelta(hours=12)),
 }
+# Small files that never leave the results bucket (docs/lifecycle.md): what users read to see
+# what a job found or why it failed, so they are served whatever the job's storage state.
+ALWAYS_HOT_KINDS: frozenset[str] = frozenset({"summary", "log"})
 LOG_VIEW_MAX_BYTES = 1024 * 1024
 _DASH = "\N{EN DASH}"
 
@@ -93,13 +98,44 @@ def ensure_available(job: Job) -> None:
 
 def result_key(job: Job, kind: str) -> str:
     """The S3 key of one result file, or a Problem saying in plain words why it cannot be had."""
-    if kind == "log" and job.status is JobStatus.FAILED and "log" in job.result_keys:
-        return job.result_keys["log"]  # a failed job's log explains the failure
-    ensure_available(job)
     key = job.result_keys.get(kind)
+    if key and kind in ALWAYS_HOT_KINDS and job.is_finished:
+        return key  # still hot while archived or restoring; a failed job's log explains it
+    ensure_available(job)
     if not key:
         raise Problem(404, f"This job has no {kind} result.")
     return key
+
+
+def failure_log(job: Job) -> str | None:
+    """A failed job's log when the annotator left none (it failed before the engine wrote
+    one): the job's own record of what happened, so every failed job has a log to read."""
+    if job.status is not JobStatus.FAILED or "log" in job.result_keys:
+        return None
+    def when(moment: datetime | None) -> str:
+        return moment.isoformat(timespec="seconds") if moment else "-"
+    return "\n".join([
+        f"job:       {job.job_id}",
+        f"input:     {job.input_file_name}",
+        f"assembly:  {job.assembly}",
+        f"submitted: {when(job.submitted_at)}",
+        f"started:   {when(job.started_at)}",
+        f"failed:    {when(job.completed_at)}",
+        f"attempts:  {job.attempts}",
+        "",
+        "The annotation failed:",
+        f"  {job.error or 'for an unknown reason.'}",
+        "",
+    ])
+
+
+def failure_log_download(job: Job, text: str) -> Response:
+    """The failure log as a plain-text attachment, named like the annotator's logs."""
+    stem = PurePosixPath(job.input_file_name or job.job_id).name.split(".")[0] or job.job_id
+    safe = f"{stem}.log".replace('"', "").replace("\\", "")
+    return PlainTextResponse(
+        text, headers={"Content-Disposition": f'attachment; filename="{safe}"'}
+    )
 
 
 def download_name(job: Job, kind: str, key: str) -> str:

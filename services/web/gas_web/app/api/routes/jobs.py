@@ -15,6 +15,8 @@ from gas_web.app.results import (
     ResultKind,
     download_name,
     ensure_available,
+    failure_log,
+    failure_log_download,
     presigned_download,
     result_key,
 )
@@ -71,6 +73,8 @@ def read_job(job: UserJob) -> Any:
                409: {"description": "Results archived, restoring, or not ready"}},
 )
 def download_result(job: UserJob, kind: ResultKind, settings: Settings, aws: Aws) -> Any:
+    if kind == "log" and (text := failure_log(job)) is not None:
+        return failure_log_download(job, text)  # failed before the engine wrote a log
     key = result_key(job, kind)
     url = presigned_download(
         s3=aws.s3, bucket=settings.names.results_bucket, key=key,

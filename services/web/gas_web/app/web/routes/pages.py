@@ -19,6 +19,8 @@ from gas_web.app.results import (
     availability,
     download_name,
     ensure_available,
+    failure_log,
+    failure_log_download,
     presigned_download,
     read_log,
     restore_eta,
@@ -72,7 +74,8 @@ def job_page(request: Request, user: PageUser, job: PageJob) -> Response:
     return _render(
         request, "job.html", user=user, job=job, state=state, kinds=kinds, labels=RESULT_LABELS,
         restore_eta=restore_eta(job) if job.restore_tier else None,
-        charts=summary_charts(job.summary) if state.ready else [],
+        # The summary stays with the job whatever its storage state (it is never archived).
+        charts=summary_charts(job.summary) if job.status is JobStatus.COMPLETED else [],
     )
 
 
@@ -129,13 +132,18 @@ def _parse_af(value: str | None) -> float | None:
 @router.get("/jobs/{job_id}/log")
 def log_page(request: Request, user: PageUser, job: PageJob, settings: Settings,
              aws: Aws) -> Response:
-    key = result_key(job, "log")
-    text, truncated = read_log(s3=aws.s3, bucket=settings.names.results_bucket, key=key)
+    text = failure_log(job)
+    truncated = False
+    if text is None:
+        key = result_key(job, "log")
+        text, truncated = read_log(s3=aws.s3, bucket=settings.names.results_bucket, key=key)
     return _render(request, "log.html", user=user, job=job, text=text, truncated=truncated)
 
 
 @router.get("/jobs/{job_id}/download/{kind}")
 def download(job: PageJob, kind: ResultKind, settings: Settings, aws: Aws) -> Response:
+    if kind == "log" and (text := failure_log(job)) is not None:
+        return failure_log_download(job, text)
     key = result_key(job, kind)
     return RedirectResponse(presigned_download(
         s3=aws.s3, bucket=settings.names.results_bucket, key=key,

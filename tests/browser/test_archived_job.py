@@ -1,0 +1,120 @@
+"""Archived and failed jobs in real headless Chromium against the real local stack: an
+archived job's page keeps its summary charts, summary download and log (they are never
+archived, docs/lifecycle.md), and a job that failed on bad input offers a log explaining why.
+
+Screenshots go to test-artifacts/browser-archived/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from gas_core.jobs import StorageState
+from tests.browser import test_web_flow as web_flow
+from tests.browser.local_stack import LocalStack
+from tests.browser.test_web_flow import JOB_TIMEOUT_MS, Visit
+from tests.support import REPO_ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
+
+# The same Chromium, stack and reference as the web flow (one stack per module).
+playwright_api = web_flow.playwright_api
+browser = web_flow.browser
+stack = web_flow.stack
+reference = web_flow.reference
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser-archived"
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    return ARTIFACTS
+
+
+def _submit(visit: Visit, path: Path) -> str:
+    visit.page.goto("/annotate")
+    visit.page.set_input_files("#file", str(path))
+    visit.page.click("#submit-button")
+    visit.page.wait_for_url("**/jobs/*", timeout=30_000)
+    return str(urlsplit(visit.page.url).path.rsplit("/", 1)[1])
+
+
+def test_an_archived_jobs_page_keeps_its_summary_charts_and_log(
+    stack: LocalStack, browser: Any, reference: tuple[Path, Path], artifacts: Path,
+    tmp_path: Path,
+) -> None:
+    sample = reference[1]
+    visit = Visit(browser, stack, artifacts, "archived")
+    page = visit.page
+    user = "carol-" + uuid.uuid4().hex[:6]
+    visit.sign_in(user)
+    job_id = _submit(visit, sample)
+    page.wait_for_selector("#browse-link", timeout=JOB_TIMEOUT_MS)
+
+    # Archive it as the archiver does: the state moves to archived and only the big files
+    # leave the results bucket, so the summary and log objects are still there.
+    job = stack.repository.get_job(user, job_id)
+    job = stack.repository.transition_storage(job, StorageState.ARCHIVING)
+    job = stack.repository.transition_storage(job, StorageState.ARCHIVED,
+                                              archive_key=f"results/{user}/{job_id}/")
+    results = stack.settings.names.results_bucket
+    for kind in ("vcf", "vcf_index", "tsv", "parquet"):
+        stack.aws.s3.delete_object(Bucket=results, Key=job.result_keys[kind])
+
+    page.reload()
+    page.wait_for_selector("#archived-note")
+    assert page.inner_text("#job-storage") == "archived"
+    assert page.locator("svg.chart").count() == 3
+    assert page.query_selector("#browse-link") is None
+    assert page.query_selector("#download-tsv") is None
+    visit.shot("archived")
+
+    with page.expect_download() as download_info:
+        page.click("#download-summary")
+    saved = tmp_path / download_info.value.suggested_filename
+    download_info.value.save_as(saved)
+    assert job.summary is not None
+    assert json.loads(saved.read_text())["variants"] == job.summary["variants"]
+
+    page.click("#log-link")
+    page.wait_for_selector("#log-text")
+    assert page.inner_text("#log-text").strip()
+    visit.shot("archived-log")
+    assert visit.problems == [], visit.problems
+    visit.context.close()
+
+
+def test_a_job_that_failed_on_bad_input_offers_its_log(
+    stack: LocalStack, browser: Any, artifacts: Path, tmp_path: Path,
+) -> None:
+    visit = Visit(browser, stack, artifacts, "failed")
+    page = visit.page
+    visit.sign_in("dave-" + uuid.uuid4().hex[:6])
+    bad = tmp_path / "broken.vcf"
+    bad.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   "chr21\tnot-a-position\t.\tA\tG\t.\t.\t.\n")
+    _submit(visit, bad)
+    page.wait_for_selector("#job-error", timeout=JOB_TIMEOUT_MS)
+    reason = page.inner_text("#job-error p")
+    visit.shot("failed")
+
+    page.click("#log-link")
+    page.wait_for_selector("#log-text")
+    assert reason in page.inner_text("#log-text")
+    visit.shot("failed-log")
+    with page.expect_download() as download_info:
+        page.click("a[href$='/download/log']")
+    saved = tmp_path / download_info.value.suggested_filename
+    download_info.value.save_as(saved)
+    assert saved.name == "broken.log"
+    assert reason in saved.read_text()
+    assert visit.problems == [], visit.problems
+    visit.context.close()
