@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -224,10 +225,16 @@ class ProgressReader:
         return self._handle.fileno()
 
 
+def _bars_disabled() -> bool:
+    # Bars are for people watching a terminal: redirected to a file or a pipe (CI logs,
+    # scripts) they are only noise, and rich would still print their final frame.
+    return not (err.is_terminal and Console().is_terminal)
+
+
 def _transfer_progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                     TransferSpeedColumn(), TimeRemainingColumn(), console=err,
-                    transient=False)
+                    transient=False, disable=_bars_disabled())
 
 
 def _human(size: float) -> str:
@@ -343,7 +350,7 @@ def submit(  # noqa: PLR0917 - click passes options positionally by name
 def _follow(client: GasClient, job: dict[str, Any], *, poll_seconds: float) -> dict[str, Any]:
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=err) as progress:
+    with Progress(*columns, console=err, disable=_bars_disabled()) as progress:
         task = progress.add_task("Waiting for an annotator", total=1.0)
         while job["status"] not in FINISHED:
             time.sleep(poll_seconds)
@@ -382,7 +389,8 @@ def jobs(api_url: str | None, config_dir: Path, limit: int, everything: bool,
          item["status"] + ("" if item["storage"] == "hot" else f" ({item['storage']})"),
          f"{item['progress'] * 100:.0f}%",
          (item["submitted_at"] or "")[:16].replace("T", " "),
-         item["input_file_name"])
+         item["input_file_name"],
+         (item.get("error") or "unknown") if item["status"] == "FAILED" else "")
         for item in items
     ]
     console = Console()
@@ -391,9 +399,16 @@ def jobs(api_url: str | None, config_dir: Path, limit: int, everything: bool,
         for row in rows:
             click.echo("\t".join(row))
         return
-    table = Table("job", "status", "progress", "submitted (UTC)", "file")
+    # Job ids are what every other command takes: never cut, folded or wrapped; the file name
+    # and the reason give way instead.
+    table = Table("job", "status", "progress", "submitted (UTC)", "file", "reason")
+    job_column = table.columns[0]
+    job_column.no_wrap = True
+    job_column.min_width = max(len(row[0]) for row in rows)
+    for column in table.columns[4:]:
+        column.overflow = "fold"
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*row, style="red" if row[5] else None)
     console.print(table)
 
 
@@ -419,6 +434,8 @@ def status(api_url: str | None, config_dir: Path, job_id: str, as_json: bool) ->
     job = _context(api_url, config_dir).client().json("GET", f"/api/v1/jobs/{job_id}")
     if as_json:
         click.echo(json.dumps(job, indent=2))
+        if job["status"] == "FAILED":
+            click.get_current_context().exit(1)
         return
     lines = [
         ("job", job["job_id"]), ("file", job["input_file_name"]), ("status", job["status"]),
@@ -430,6 +447,9 @@ def status(api_url: str | None, config_dir: Path, job_id: str, as_json: bool) ->
         lines.append(("reason", job["error"] or "unknown"))
     for name, value in lines:
         click.echo(f"{name:>10}  {value}")
+    if job["status"] == "FAILED":
+        # Scripts (`gas status JOB && ...`) must see a failed job as a failure.
+        click.get_current_context().exit(1)
 
 
 @click.command()
@@ -438,8 +458,11 @@ def status(api_url: str | None, config_dir: Path, job_id: str, as_json: bool) ->
 @click.option("--kind", type=click.Choice(RESULT_KINDS), default="vcf", show_default=True)
 @click.option("--out", "out", type=click.Path(path_type=Path),
               help="File or folder to write to (default: the result's own name, here).")
-def download(api_url: str | None, config_dir: Path, job_id: str, kind: str,
-             out: Path | None) -> None:
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+def download(  # noqa: PLR0917 - click passes options positionally by name
+    api_url: str | None, config_dir: Path, job_id: str, kind: str, out: Path | None,
+    force: bool,
+) -> None:
     """Download a result of a completed job."""
     url = _context(api_url, config_dir).client().result_url(job_id, kind)
     try:
@@ -448,6 +471,8 @@ def download(api_url: str | None, config_dir: Path, job_id: str, kind: str,
                 raise ClientError(f"the download failed (HTTP {response.status_code}).")
             name = _file_name(response) or f"{job_id}.{kind}"
             target = out / name if out is not None and out.is_dir() else (out or Path(name))
+            if target.exists() and not force:
+                raise ClientError(f"{target} exists; use --force to replace it.")
             total = int(response.headers.get("content-length") or 0) or None
             partial = target.with_name(target.name + ".part")
             with _transfer_progress() as progress, partial.open("wb") as handle:
@@ -469,3 +494,42 @@ def _file_name(response: httpx.Response) -> str | None:
     name = Path(match.group(1)).name  # never a path from the server
     return name if name not in ("", ".", "..") else None
 
+
+@click.command()
+@client_options
+def upgrade(api_url: str | None, config_dir: Path) -> None:
+    """Move to the premium tier (larger files; archived results are restored)."""
+    me = _set_tier(_context(api_url, config_dir).client(), "premium")
+    click.echo(f"You are on the {me['tier']} tier. Any archived results are being restored.")
+
+
+@click.command()
+@client_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def downgrade(api_url: str | None, config_dir: Path, yes: bool) -> None:
+    """Move to the free tier (results are archived after the retention window)."""
+    client = _context(api_url, config_dir).client()
+    if client.json("GET", "/api/v1/me")["tier"] == "free":
+        click.echo("You are already on the free tier.")
+        return
+    warning = ("On the free tier, results of your jobs are archived after the retention "
+               "window and must be restored (which can take hours) before you can download them.")
+    if not yes:
+        if not _interactive():
+            raise ClientError("downgrade needs confirmation: run it in a terminal, or pass "
+                              "--yes to confirm.")
+        click.echo(warning)
+        click.confirm("Move to the free tier?", abort=True)
+    me = _set_tier(client, "free")
+    click.echo(f"You are on the {me['tier']} tier; results will be archived after the "
+               "retention window.")
+
+
+def _interactive() -> bool:
+    """Someone at a terminal can answer a question (not a script, a pipe or CI)."""
+    return Console().is_terminal and sys.stdin is not None and sys.stdin.isatty()
+
+
+def _set_tier(client: GasClient, tier: str) -> dict[str, Any]:
+    me: dict[str, Any] = client.json("POST", "/api/v1/me/tier", json={"tier": tier})
+    return me

@@ -1,5 +1,5 @@
 """The `gas` client commands end to end, as a user runs them, against the real local stack:
-log in, submit with --wait (upload and annotation progress), list, status, download — and the
+log in, submit with --wait, list, status, download (never over an existing file) — and the
 downloaded results are exactly what the annotation engine produces for the same input."""
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def test_login_submit_wait_list_status_and_download(
     job_id = match.group(1)
     assert f"Job {job_id} completed" in submitted.stdout
     assert "variants annotated" in submitted.stdout
-    assert "Uploading" in submitted.stderr and "Completed" in submitted.stderr  # progress bars
+    # Not a terminal (captured): no progress bars, not even their last frame.
+    assert "Uploading" not in submitted.stderr and "━" not in submitted.stderr
 
     listed = gas("jobs", "--json", config=config)
     jobs = [json.loads(line) for line in listed.stdout.splitlines()]
@@ -77,6 +78,9 @@ def test_login_submit_wait_list_status_and_download(
     out.mkdir()
     for kind in ("tsv", "vcf", "summary"):
         gas("download", job_id, "--kind", kind, "--out", str(out), config=config)
+    again = gas("download", job_id, "--kind", "tsv", "--out", str(out), config=config,
+                check=False)
+    assert again.returncode == 1 and "--force" in again.stderr  # never overwritten silently
     expected = run_engine(sample, reference[0], tmp_path / "local")
     downloaded_tsv = out / expected.tsv.name
     assert downloaded_tsv.read_text() == expected.tsv.read_text()
