@@ -70,6 +70,9 @@ def read_job(job: UserJob) -> Any:
     status_code=302,
     response_class=RedirectResponse,
     responses={302: {"description": "Redirect to a short-lived download URL"},
+               200: {"description": "A failed job's log, written from the job's record when "
+                                    "the engine left none",
+                     "content": {"text/plain": {"schema": {"type": "string"}}}},
                409: {"description": "Results archived, restoring, or not ready"}},
 )
 def download_result(job: UserJob, kind: ResultKind, settings: Settings, aws: Aws) -> Any:
