@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,27 +20,17 @@ from prometheus_client import CollectorRegistry
 from gas_core.settings import GasSettings
 from gas_web.app.main import create_app
 from gas_web.settings import WebSettings
-from tests.support import REPO_ROOT, emulator_settings, require_or_skip
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
+from tests.support import REPO_ROOT, emulator_settings
 
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser-api-docs"
 
 
 @pytest.fixture(scope="module")
 def playwright_api() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    require_or_skip(sync_playwright is not None,
-                    "Python playwright is not installed (uv sync installs it with the dev group)")
-    require_or_skip(CHROMIUM.exists(),
-                    f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    sync_playwright = sync_playwright_or_skip()
     return sync_playwright
 
 

@@ -18,29 +18,19 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
 from tests.browser.local_stack import LocalStack, has_service
 from tests.support import REPO_ROOT, require_or_skip
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
 JOB_TIMEOUT_MS = 120_000
 
 
 @pytest.fixture(scope="module")
 def playwright_api() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    require_or_skip(sync_playwright is not None,
-                    "Python playwright is not installed (uv sync installs it with the dev group)")
-    require_or_skip(CHROMIUM.exists(),
-                    f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    sync_playwright = sync_playwright_or_skip()
     require_or_skip(has_service("annotator"),
                     "the annotator is not part of the local stack (gas_cli.dev.SERVICES)")
     return sync_playwright

@@ -282,38 +282,39 @@ def _complete(
     completed_at = datetime.fromtimestamp(annotator.clock(), UTC)
     event = JobCompleted(user_id=job.user_id, job_id=job.job_id,
                          user_tier=_current_tier(job, annotator), completed_at=completed_at)
-    try:
-        completed = annotator.repository.complete_job(
-            job.user_id, job.job_id, owner=annotator.worker_id,
-            summary=compact_summary(result.summary_data), result_keys=keys,
-            completed_at=completed_at, events=[event],
-        )
-    except ConflictError as conflict:
-        log.warning("complete_refused_lease_lost")
-        if conflict.current is not None and conflict.current.is_finished:
-            _publish_outcome(conflict.current, annotator=annotator)
-        return None
-    annotator.outbox.deliver(ItemKey.of_job(job.user_id, job.job_id), [event])
-    _observe_end_to_end(completed, annotator=annotator)
-    return completed
+    return _finish(job, event, lambda: annotator.repository.complete_job(
+        job.user_id, job.job_id, owner=annotator.worker_id,
+        summary=compact_summary(result.summary_data), result_keys=keys,
+        completed_at=completed_at, events=[event],
+    ), refused="complete_refused_lease_lost", annotator=annotator)
 
 
 def _fail(job: Job, reason: str, *, annotator: Annotator) -> Job | None:
     """FAILED and `job.failed` in one write, then published; None if no longer ours."""
     event = JobFailed(user_id=job.user_id, job_id=job.job_id,
                       user_tier=_current_tier(job, annotator), error=reason)
+    return _finish(job, event, lambda: annotator.repository.fail_job(
+        job.user_id, job.job_id, reason=reason, owner=annotator.worker_id, events=[event]
+    ), refused="fail_refused_lease_lost", annotator=annotator)
+
+
+def _finish(
+    job: Job, event: JobCompleted | JobFailed, write: Callable[[], Job], *, refused: str,
+    annotator: Annotator,
+) -> Job | None:
+    """Run the lease-guarded write that ends the job and records `event`, then publish it.
+    None if the lease was lost: a worker that finished the job meanwhile has recorded its
+    own outcome, which is published again here in case that worker died before it could."""
     try:
-        failed = annotator.repository.fail_job(
-            job.user_id, job.job_id, reason=reason, owner=annotator.worker_id, events=[event]
-        )
+        finished = write()
     except ConflictError as conflict:
-        log.warning("fail_refused_lease_lost")
+        log.warning(refused)
         if conflict.current is not None and conflict.current.is_finished:
             _publish_outcome(conflict.current, annotator=annotator)
         return None
     annotator.outbox.deliver(ItemKey.of_job(job.user_id, job.job_id), [event])
-    _observe_end_to_end(failed, annotator=annotator)
-    return failed
+    _observe_end_to_end(finished, annotator=annotator)
+    return finished
 
 
 def _after_internal_failure(job: Job, *, annotator: Annotator) -> None:
