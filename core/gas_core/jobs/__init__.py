@@ -16,7 +16,8 @@ another user's id simply does not exist.
 The package, by part: `keys` (key formats), `models` (states, errors, models), `codec`
 (DynamoDB (de)serialisation), `store` (the conditional-update machinery), `profiles`,
 `notifications` (email markers), `outbox` (pending events) and `repository` (jobs;
-`JobRepository` combines them all). Import from `gas_core.jobs`.
+`JobRepository` combines them all); `saved_filters` (users' saved result filters,
+`SavedFilterStore`). Import from `gas_core.jobs`.
 """
 
 from gas_core.jobs.keys import (
@@ -52,9 +53,21 @@ from gas_core.jobs.models import (
 )
 from gas_core.jobs.outbox import ItemKey
 from gas_core.jobs.repository import JobRepository
+from gas_core.jobs.saved_filters import (
+    FILTER_PARAMETERS,
+    MAX_SAVED_FILTERS,
+    FilterLimitReached,
+    FilterNameTaken,
+    FilterNotFound,
+    InvalidFilter,
+    SavedFilter,
+    SavedFilterStore,
+)
 
 __all__ = [
+    "FILTER_PARAMETERS",
     "JOB_PREFIX",
+    "MAX_SAVED_FILTERS",
     "NOTIFIED_PREFIX",
     "PROFILE_SK",
     "RESULTS_KEY_PREFIX",
@@ -63,8 +76,12 @@ __all__ = [
     "USER_PREFIX",
     "ArchivedObject",
     "ConflictError",
+    "FilterLimitReached",
+    "FilterNameTaken",
+    "FilterNotFound",
     "IllegalTransition",
     "InvalidCursor",
+    "InvalidFilter",
     "ItemKey",
     "Job",
     "JobNotFound",
@@ -73,6 +90,8 @@ __all__ = [
     "NotificationClaim",
     "Page",
     "ProfileChanged",
+    "SavedFilter",
+    "SavedFilterStore",
     "StorageState",
     "UserProfile",
     "is_job_id",

@@ -18,6 +18,12 @@ NOTIFIED_PREFIX = "NOTIFIED#"
 # gas_web.app.sessions).
 UPLOAD_PREFIX = "UPLOAD#"
 SESSION_PREFIX = "SESSION#"
+# A user's saved filters (gas_core.jobs.saved_filters): one item per filter, one claim per
+# name (names are unique per user) and one count (kept under the cap). Neither prefix begins
+# with the other, so a `begins_with(sk, "FILTER#")` query lists filters only.
+FILTER_PREFIX = "FILTER#"
+FILTER_NAME_PREFIX = "FILTERNAME#"
+FILTER_COUNT_SK = "FILTERS"
 # Result objects, in the results bucket and (same key) in the archive bucket.
 RESULTS_KEY_PREFIX = "results/"
 
@@ -49,6 +55,16 @@ def upload_sk(job_id: str) -> str:
 def session_sk(session_hash: str) -> str:
     """A signed-in browser session, by the hash of its id: `SESSION#{hash}`."""
     return f"{SESSION_PREFIX}{session_hash}"
+
+
+def filter_sk(filter_id: str) -> str:
+    """One saved filter: `FILTER#{filter_id}` (a ULID)."""
+    return f"{FILTER_PREFIX}{filter_id}"
+
+
+def filter_name_sk(name_key: str) -> str:
+    """The claim on one saved-filter name: `FILTERNAME#{normalised name}`."""
+    return f"{FILTER_NAME_PREFIX}{name_key}"
 
 
 def results_prefix(user_id: str, job_id: str) -> str:
