@@ -49,8 +49,13 @@ SUBJECTS = {
     "job.failed": "Your GAS job for {file} failed",
     "job.restored": "Your GAS results for {file} are available again",
 }
-# The completion email lists at most this many top-level summary figures.
-MAX_HIGHLIGHTS = 8
+# The completion email's figures: summary `counts` key -> label, in this order.
+COUNT_LABELS = (
+    ("variants", "Variants annotated"),
+    ("high_impact_variants", "HIGH-impact variants"),
+    ("clinvar_plp_variants", "ClinVar pathogenic or likely pathogenic variants"),
+    ("carrier_variants", "Variants carried by the sample(s)"),
+)
 
 
 class EmailInProgress(Exception):
@@ -179,7 +184,8 @@ def render_email(
         "name": profile.name or "there",
         "job": job,
         "job_url": f"{settings.web_base_url.rstrip('/')}/jobs/{job.job_id}",
-        "highlights": _highlights(job.summary),
+        "counts": result_counts(job.summary),
+        "synthetic": is_synthetic(job.summary),
         "error": job.error or getattr(event, "error", "") or "The job failed.",
         "retention": (
             _duration(settings.free_retention_seconds) if profile.tier is Tier.FREE else None
@@ -193,19 +199,35 @@ def render_email(
     )
 
 
-def _highlights(summary: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """Top-level figures of the summary (counts and short texts), labelled for people."""
+def result_counts(summary: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The figures a researcher looks for first, labelled for people: variants annotated,
+    HIGH-impact and ClinVar P/LP variants (and carriers when the file has samples). From the
+    summary's `counts` (per variant); summaries written before it existed give the same
+    figures from their per-variant tallies (`variants.annotated`, `impacts`,
+    `clinvar_pathogenic_count`). Nothing else: the summary's other keys are for machines."""
     if not summary:
         return []
+    counts = summary.get("counts")
+    if not isinstance(counts, dict):
+        variants = summary.get("variants")
+        impacts = summary.get("impacts")
+        counts = {
+            "variants": variants.get("annotated") if isinstance(variants, dict) else None,
+            "high_impact_variants": impacts.get("HIGH") if isinstance(impacts, dict) else None,
+            "clinvar_plp_variants": summary.get("clinvar_pathogenic_count"),
+        }
     rows = []
-    for key, value in summary.items():
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            continue
-        if isinstance(value, str) and len(value) > 80:
-            continue
-        shown = f"{value:,}" if isinstance(value, int) else str(value)
-        rows.append((key.replace("_", " ").capitalize(), shown))
-    return rows[:MAX_HIGHLIGHTS]
+    for key, label in COUNT_LABELS:
+        value = counts.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            rows.append((label, f"{value:,}"))
+    return rows
+
+
+def is_synthetic(summary: dict[str, Any] | None) -> bool:
+    """Annotated on the synthetic demo reference (the engine records it in the summary)."""
+    reference = (summary or {}).get("reference")
+    return isinstance(reference, dict) and reference.get("synthetic") is True
 
 
 def _duration(seconds: int) -> str:

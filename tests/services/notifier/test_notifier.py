@@ -41,7 +41,7 @@ def test_a_completed_job_sends_one_email_with_text_html_and_a_link_even_when_dup
     link = f"{life.notifier.settings.web_base_url}/jobs/{job.job_id}"
     text, html = (email["Message"]["Body"][part]["Data"] for part in ("Text", "Html"))
     assert link in text and f'href="{link}"' in html
-    assert "Hello Ada" in text and "Variants: 3" in text
+    assert "Hello Ada" in text
     assert "archived" in text  # free users are told about the retention window
     assert life.metric("notifier", "gas_notifier_emails_total",
                        kind="job.completed", outcome="sent") == 1
