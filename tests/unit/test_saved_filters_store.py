@@ -120,6 +120,9 @@ def test_concurrent_saves_of_one_name_keep_exactly_one(
     ({"gene": ["APP", "SOD1"]}, "must be a single value"),
     ({"gene": "APP\nx"}, "control characters"),
     ({"gene": "  ", "impact": ""}, "at least one parameter"),
+    ({"view": "row"}, "'view' must be one of variant, transcript"),
+    ({"max_af": "nan"}, "'max_af' must be a number between 0 and 1"),
+    ({"max_af": 2}, "'max_af' must be a number between 0 and 1"),
 ])
 def test_unknown_or_unbounded_parameters_are_refused(
     store: SavedFilterStore, user_id: str, params: dict[str, object], message: str

@@ -42,17 +42,30 @@ from gas_core.jobs.keys import (
 from gas_core.jobs.store import TableStore
 
 # The query parameters a filter may hold: the results browser's, API's and CLI's names.
+# (`order`, asc|desc, is the results page's spelling of the sort direction.)
 FILTER_PARAMETERS = (
-    "gene", "consequence", "impact", "clinvar", "known", "max_af", "af_field", "keep_no_af",
-    "view", "carriers", "zygosity", "sample", "preset", "sort", "desc",
+    "preset", "gene", "consequence", "impact", "clinvar", "known", "max_af", "af_field",
+    "keep_no_af", "view", "carriers", "zygosity", "sample", "sort", "desc", "order",
 )
+# Parameters whose values are a fixed set: a saved filter never holds one the API refuses.
+PARAMETER_CHOICES = {
+    "view": ("variant", "transcript"),
+    "carriers": ("only", "all"),
+    "zygosity": ("het", "hom_alt", "hom_ref", "missing"),
+    "order": ("asc", "desc"),
+}
 MAX_SAVED_FILTERS = 50
 MAX_NAME_LENGTH = 80
 MAX_VALUE_LENGTH = 200
 
 
 class InvalidFilter(ValueError):
-    """A name or parameters that cannot be saved; the message says why, in one line."""
+    """A name or parameters that cannot be saved; the message says why, in one line, and
+    `field` which part was wrong (`name` or `params`)."""
+
+    def __init__(self, message: str, field: str = "params") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class FilterNotFound(LookupError):
@@ -94,11 +107,11 @@ def normalise_name(name: str) -> str:
     too long or holding control characters."""
     shown = " ".join(name.split())
     if not shown:
-        raise InvalidFilter("A saved filter needs a name.")
+        raise InvalidFilter("A saved filter needs a name.", "name")
     if len(shown) > MAX_NAME_LENGTH:
-        raise InvalidFilter(f"A filter name has at most {MAX_NAME_LENGTH} characters.")
+        raise InvalidFilter(f"A filter name has at most {MAX_NAME_LENGTH} characters.", "name")
     if any(unicodedata.category(ch).startswith("C") for ch in shown):
-        raise InvalidFilter("A filter name cannot hold control characters.")
+        raise InvalidFilter("A filter name cannot hold control characters.", "name")
     return shown
 
 
@@ -133,11 +146,25 @@ def normalise_params(params: Mapping[str, Any]) -> dict[str, str]:
                                 "characters.")
         if _CONTROL.search(text):
             raise InvalidFilter(f"Filter parameter {name!r} holds control characters.")
-        if text:
-            stored[name] = text
+        if not text:
+            continue
+        choices = PARAMETER_CHOICES.get(name)
+        if choices and text not in choices:
+            raise InvalidFilter(f"Filter parameter {name!r} must be one of {', '.join(choices)}.")
+        if name == "max_af" and not _is_frequency(text):
+            raise InvalidFilter("Filter parameter 'max_af' must be a number between 0 and 1.")
+        stored[name] = text
     if not stored:
         raise InvalidFilter("A saved filter needs at least one parameter.")
     return stored
+
+
+def _is_frequency(text: str) -> bool:
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return 0 <= value <= 1  # NaN compares false
 
 
 class SavedFilterStore(TableStore):

@@ -66,7 +66,8 @@ def test_bearer_auth_is_a_security_scheme_not_a_header_parameter(spec: dict[str,
 def test_operation_ids_are_the_route_names(spec: dict[str, Any]) -> None:
     assert {operation["operationId"] for _, _, operation in operations(spec)} == {
         "auth_config", "read_me", "set_tier", "create_job_upload", "submit", "list_jobs",
-        "read_job", "download_result", "list_variants"}
+        "read_job", "download_result", "list_variants", "list_saved_filters", "save_filter",
+        "read_saved_filter", "delete_saved_filter"}
 
 
 def test_the_bearer_scheme_still_accepts_a_dev_token_and_refuses_other_schemes(

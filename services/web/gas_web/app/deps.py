@@ -18,7 +18,14 @@ from fastapi import Depends, Form, Header, Request, Security
 from fastapi.security import HTTPBearer
 
 from gas_core.aws import AwsClients
-from gas_core.jobs import Job, JobNotFound, JobRepository, UserProfile, is_job_id
+from gas_core.jobs import (
+    Job,
+    JobNotFound,
+    JobRepository,
+    SavedFilterStore,
+    UserProfile,
+    is_job_id,
+)
 from gas_web.app.core.auth import GlobusAuth
 from gas_web.app.core.errors import LoginRequired, Problem, not_found
 from gas_web.app.core.security import CSRF_FORM_FIELD, csrf_ok, is_valid_user_id
@@ -63,6 +70,10 @@ def get_uploads(request: Request) -> UploadReservations:
     return request.app.state.uploads  # type: ignore[no-any-return]
 
 
+def get_saved_filters(request: Request) -> SavedFilterStore:
+    return request.app.state.saved_filters  # type: ignore[no-any-return]
+
+
 Settings = Annotated[WebSettings, Depends(get_settings)]
 Aws = Annotated[AwsClients, Depends(get_aws)]
 Jobs = Annotated[JobRepository, Depends(get_jobs)]
@@ -70,6 +81,7 @@ Variants = Annotated[VariantStore, Depends(get_variants)]
 Globus = Annotated[GlobusAuth | None, Depends(get_globus)]
 Sessions = Annotated[SessionStore, Depends(get_sessions)]
 Uploads = Annotated[UploadReservations, Depends(get_uploads)]
+SavedFilters = Annotated[SavedFilterStore, Depends(get_saved_filters)]
 
 
 def dev_email(user_id: str) -> str:

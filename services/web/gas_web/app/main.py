@@ -14,10 +14,10 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.middleware.sessions import SessionMiddleware
 
 from gas_core.aws import AwsClients
-from gas_core.jobs import JobRepository
+from gas_core.jobs import JobRepository, SavedFilterStore
 from gas_core.logging import get_logger
 from gas_web.app.api.openapi import install_openapi, operation_id
-from gas_web.app.api.routes import auth_config, health, jobs, me
+from gas_web.app.api.routes import auth_config, filters, health, jobs, me
 from gas_web.app.core.auth import GLOBUS_LOGOUT_URL, GlobusAuth
 from gas_web.app.core.errors import install_error_handlers
 from gas_web.app.core.metrics import WebMetrics
@@ -26,7 +26,7 @@ from gas_web.app.core.security import TokenSealer
 from gas_web.app.sessions import SessionStore
 from gas_web.app.uploads import UploadReservations
 from gas_web.app.variants import VariantStore
-from gas_web.app.web.routes import auth, dev, docs, pages, profile
+from gas_web.app.web.routes import auth, dev, docs, pages, profile, saved_filters
 from gas_web.app.web.templating import make_templates
 from gas_web.settings import WebSettings
 
@@ -79,6 +79,7 @@ def create_app(
     app.state.sessions = SessionStore(aws.dynamodb, settings.names.table,
                                       lifetime_seconds=settings.session_max_age_seconds)
     app.state.uploads = UploadReservations(aws.dynamodb, settings.names.table)
+    app.state.saved_filters = SavedFilterStore(aws.dynamodb, settings.names.table)
     app.state.globus = globus
     app.state.templates = templates
     app.state.sealer = TokenSealer(settings.session_secret.get_secret_value())
@@ -127,7 +128,8 @@ def create_app(
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR),
               name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (health.router, auth_config.router, me.router, jobs.router, docs.router,
-                   auth.router, pages.router, profile.router, dev.router):
+    for router in (health.router, auth_config.router, me.router, filters.router, jobs.router,
+                   docs.router, auth.router, pages.router, saved_filters.router,
+                   profile.router, dev.router):
         app.include_router(router)
     return app
