@@ -15,6 +15,8 @@ from gas_core.settings import (
     GasSettings,
     weak_secret_reason,
 )
+from gas_web.app.variants.links import DEFAULTS as LINK_DEFAULTS
+from gas_web.app.variants.links import LinkTemplates
 
 
 class WebSettings(GasSettings):
@@ -52,6 +54,13 @@ class WebSettings(GasSettings):
     # dir (see `cache_dir`), never shared by two stacks on one host.
     web_cache_dir: Path | None = None
     web_cache_max_bytes: int = Field(default=2 * 1024**3, gt=0)
+    # Links from a variant's detail to the public databases (GAS_LINK_*): URL templates with
+    # {rsid}, or {chrom} {pos} {ref} {alt} (gnomAD, Ensembl location), e.g. for a mirror.
+    link_dbsnp: str = LINK_DEFAULTS["dbsnp"]
+    link_clinvar: str = LINK_DEFAULTS["clinvar"]
+    link_gnomad: str = LINK_DEFAULTS["gnomad"]
+    link_ensembl_variant: str = LINK_DEFAULTS["ensembl_variant"]
+    link_ensembl_location: str = LINK_DEFAULTS["ensembl_location"]
 
     @model_validator(mode="after")
     def _production_refuses_dev_login(self) -> Self:
@@ -66,10 +75,25 @@ class WebSettings(GasSettings):
             reason = weak_secret_reason(self.session_secret.get_secret_value())
             if reason:
                 raise ValueError(f"GAS_SESSION_SECRET is {reason}; {KEY_GENERATION_ADVICE}")
+        for name in LINK_DEFAULTS:
+            template = getattr(self, f"link_{name}")
+            try:
+                url = template.format(rsid="rs1", chrom="1", pos=1, ref="A", alt="C")
+            except (KeyError, IndexError, ValueError):
+                raise ValueError(f"GAS_LINK_{name.upper()} may use only {{rsid}}, {{chrom}}, "
+                                 "{pos}, {ref} and {alt}") from None
+            if not url.startswith(("https://", "http://")):
+                raise ValueError(f"GAS_LINK_{name.upper()} must be an http(s) URL")
         if self.upload_reservation_seconds < self.upload_url_seconds:
             raise ValueError("GAS_UPLOAD_RESERVATION_SECONDS must be at least "
                              "GAS_UPLOAD_URL_SECONDS (an upload must stay submittable)")
         return self
+
+    @property
+    def link_templates(self) -> LinkTemplates:
+        return LinkTemplates(dbsnp=self.link_dbsnp, clinvar=self.link_clinvar,
+                             gnomad=self.link_gnomad, ensembl_variant=self.link_ensembl_variant,
+                             ensembl_location=self.link_ensembl_location)
 
     @property
     def cache_dir(self) -> Path:

@@ -17,7 +17,7 @@ from gas_core.aws import AwsClients
 from gas_core.jobs import JobRepository, SavedFilterStore
 from gas_core.logging import get_logger
 from gas_web.app.api.openapi import install_openapi, operation_id
-from gas_web.app.api.routes import auth_config, filters, health, jobs, me
+from gas_web.app.api.routes import auth_config, filters, health, jobs, me, variants
 from gas_web.app.core.auth import GLOBUS_LOGOUT_URL, GlobusAuth
 from gas_web.app.core.errors import install_error_handlers
 from gas_web.app.core.metrics import WebMetrics
@@ -129,7 +129,7 @@ def create_app(
               name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (health.router, auth_config.router, me.router, filters.router, jobs.router,
-                   docs.router, auth.router, pages.router, saved_filters.router,
+                   variants.router, docs.router, auth.router, pages.router, saved_filters.router,
                    profile.router, dev.router):
         app.include_router(router)
     return app

@@ -42,6 +42,11 @@ class NewJobUpload(BaseModel):
     max_bytes: int = Field(description="The largest file the caller's tier accepts.")
 
 
+class JobEta(BaseModel):
+    start: str = Field(description="Estimated start (UTC, ISO 8601).")
+    finish: str = Field(description="Estimated finish (UTC, ISO 8601).")
+
+
 class JobOut(BaseModel):
     job_id: str
     status: Literal["PENDING", "RUNNING", "COMPLETED", "FAILED"]
@@ -56,11 +61,29 @@ class JobOut(BaseModel):
     summary: dict[str, Any] | None
     restore_tier: str | None = None
     restore_requested_at: str | None = None
+    queue_position: int | None = Field(
+        default=None,
+        description="While PENDING (in GET /jobs/{job_id}): how many jobs, anyone's, submitted "
+                    "before this one still wait (0: it is next; counting stops at 1000). "
+                    "Otherwise null.")
+    eta: JobEta | None = Field(
+        default=None,
+        description="While PENDING (in GET /jobs/{job_id}) and once the annotators have "
+                    "completed a job: estimated start and finish from their recent pace. "
+                    "Otherwise null.")
 
 
 class JobList(BaseModel):
     items: list[JobOut]
     next_cursor: str | None
+
+
+class SampleGenotype(BaseModel):
+    sample: str
+    gt: str | None
+    zygosity: str | None = Field(description="het, hom_alt, hom_ref or missing")
+    depth: int | None
+    gq: int | None
 
 
 class VariantRow(BaseModel):
@@ -77,12 +100,149 @@ class VariantRow(BaseModel):
     known_id: str | None
     clinvar: str | None
     allele_frequency: float | None
+    biotype: str | None = None
+    mane_select: bool | None = None
+    nearest_gene: str | None = Field(default=None, description="Rows hitting no transcript.")
+    distance: int | None = Field(default=None, description="bp to nearest_gene.")
+    picked: bool | None = Field(default=None, description="The variant's row in the variant "
+                                                          "view (one per variant).")
+    variant_key: str | None = Field(default=None, examples=["21-10413612-G-A"])
+    af: float | None = Field(default=None, description="The frequency in the AF field the "
+                                                       "query uses (`af_field`).")
+    genotype: str | None = Field(default=None, description="Single-sample inputs.")
+    zygosity: str | None = Field(default=None, description="Single-sample inputs: het, "
+                                                           "hom_alt, hom_ref or missing.")
+    depth: int | None = None
+    gq: int | None = None
+    carriers: int | None = Field(default=None, description="Samples carrying the ALT allele.")
+    genotypes: list[SampleGenotype] | None = Field(
+        default=None, description="Per sample (inputs of at most 100 samples).")
 
 
 class VariantList(BaseModel):
     items: list[VariantRow]
     next_cursor: str | None
     total: int = Field(description="Rows matching the filters.")
+
+
+class AfFieldOut(BaseModel):
+    column: str = Field(examples=["af_gnomade"])
+    field: str = Field(examples=["gnomADe_AF"])
+    label: str = Field(examples=["gnomAD exomes"])
+
+
+class VariantFields(BaseModel):
+    """What a job's variant table holds: the AF fields and samples a query may name."""
+
+    af_fields: list[AfFieldOut]
+    af_default: str | None
+    samples: list[str]
+    samples_truncated: bool
+    has_samples: bool
+    single_sample: bool
+    has_genotypes: bool
+    has_picked: bool
+    rows: int
+
+
+class TermCount(BaseModel):
+    term: str
+    count: int
+
+
+class ImpactCount(BaseModel):
+    impact: str | None
+    count: int
+
+
+class GeneCount(BaseModel):
+    gene: str
+    count: int
+
+
+class ClinvarHit(BaseModel):
+    variant_key: str
+    chrom: str
+    pos: int
+    ref: str
+    alt: str
+    gene: str | None
+    transcript: str | None
+    consequence: str | None
+    protein_change: str | None
+    known_id: str | None
+    clinvar: str | None
+
+
+class SummaryTotals(BaseModel):
+    variants: int
+    rows: int
+    high_impact: int = Field(description="Variants with a HIGH-impact row in the set.")
+    clinvar_plp: int = Field(description="ClinVar pathogenic or likely pathogenic variants.")
+
+
+class VariantSummary(BaseModel):
+    view: Literal["variant", "transcript"]
+    totals: SummaryTotals
+    consequences: list[TermCount] = Field(description="Every term, most frequent first.")
+    impacts: list[ImpactCount]
+    genes: list[GeneCount] = Field(description="The 50 genes with the most variants.")
+    clinvar_plp: list[ClinvarHit] = Field(description="At most 500, in genomic order.")
+    clinvar_plp_truncated: bool
+
+
+class TranscriptRow(BaseModel):
+    gene: str | None
+    transcript: str | None
+    biotype: str | None
+    consequence: str | None
+    impact: str | None
+    protein_change: str | None
+    mane_select: bool | None
+    picked: bool | None
+
+
+class Frequency(BaseModel):
+    column: str
+    field: str
+    label: str
+    value: float | None
+
+
+class VariantLink(BaseModel):
+    name: Literal["dbsnp", "clinvar", "gnomad", "ensembl"]
+    label: str
+    url: str
+
+
+class VariantDetail(BaseModel):
+    variant_key: str
+    chrom: str
+    pos: int
+    ref: str
+    alt: str
+    id: str | None
+    known_ids: list[str]
+    clinvar: str | None
+    clinvar_terms: list[str]
+    clinvar_plp: bool
+    allele_frequency: float | None
+    af_default: str | None
+    frequencies: list[Frequency]
+    nearest_gene: str | None
+    distance: int | None
+    transcripts: list[TranscriptRow]
+    carriers: int | None
+    samples_truncated: bool
+    genotypes: list[SampleGenotype] | None
+    links: list[VariantLink]
+
+
+class PresetOut(BaseModel):
+    id: str = Field(examples=["rare-coding"])
+    label: str
+    description: str
+    params: dict[str, str] = Field(description="Query parameters; explicit ones override them.")
 
 
 class AuthConfig(BaseModel):

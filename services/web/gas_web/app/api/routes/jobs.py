@@ -1,27 +1,27 @@
-"""/api/v1/jobs: create an upload, submit it, list and read jobs, download results, browse rows."""
+"""/api/v1/jobs: create an upload, submit it, list and read jobs, download results (the variant
+table's routes are in variants.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse
 
 from gas_core.jobs import InvalidCursor
-from gas_web.app.api.schemas import JobList, JobOut, NewJob, NewJobUpload, VariantList
+from gas_web.app.api.schemas import JobList, JobOut, NewJob, NewJobUpload
 from gas_web.app.core.errors import Problem
-from gas_web.app.deps import Aws, CurrentUser, Jobs, Settings, Uploads, UserJob, Variants
+from gas_web.app.deps import Aws, CurrentUser, Jobs, Settings, Uploads, UserJob
 from gas_web.app.results import (
     ResultKind,
     download_name,
-    ensure_available,
     failure_log,
     failure_log_download,
     presigned_download,
     result_key,
 )
 from gas_web.app.submissions import create_upload, submit_job
-from gas_web.app.variants import SORTS, VariantQuery, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -61,8 +61,10 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def read_job(job: UserJob) -> Any:
-    return job.to_api()
+def read_job(job: UserJob, jobs: Jobs, settings: Settings) -> Any:
+    """The job; while PENDING, with its place in the queue and an estimated start and finish."""
+    queue = jobs.queue_status(job, slots=settings.annotator_slots, now=datetime.now(UTC))
+    return {**job.to_api(), **queue.to_api()}
 
 
 @router.get(
@@ -84,34 +86,3 @@ def download_result(job: UserJob, kind: ResultKind, settings: Settings, aws: Aws
         file_name=download_name(job, kind, key), expires=settings.download_url_seconds,
     )
     return RedirectResponse(url, status_code=302)
-
-
-@router.get("/{job_id}/variants", response_model=VariantList,
-            responses={400: {"description": "The cursor is not valid"},
-                       409: {"description": "Results archived, restoring, or not ready"}})
-def list_variants(
-    *,
-    job: UserJob,
-    variants: Variants,
-    gene: Annotated[str | None, Query(max_length=64)] = None,
-    consequence: Annotated[str | None, Query(max_length=64)] = None,
-    impact: Annotated[str | None, Query(pattern="^(?i:HIGH|MODERATE|LOW|MODIFIER)$")] = None,
-    clinvar: Annotated[str | None, Query(max_length=64)] = None,
-    known: Annotated[bool | None, Query(description="true: known variants; false: novel")] = None,
-    max_af: Annotated[float | None, Query(ge=0, le=1)] = None,
-    sort: Annotated[str, Query(pattern="^(" + "|".join(SORTS) + ")$")] = "position",
-    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> Any:
-    """Filtered rows of the annotated result; keys are the TSV columns."""
-    ensure_available(job)  # the same rules as downloads: 409 while archived or restoring
-    query = VariantQuery(gene=gene, consequence=consequence, impact=impact, clinvar=clinvar,
-                         known=known, max_af=max_af, sort=sort, descending=order == "desc")
-    page = variants.page(job, query, offset=decode_cursor(cursor), limit=limit)
-    next_offset = page.next_offset
-    return {
-        "items": page.items,
-        "next_cursor": encode_cursor(next_offset) if next_offset is not None else None,
-        "total": page.total,
-    }

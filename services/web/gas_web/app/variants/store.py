@@ -1,96 +1,44 @@
-"""The variant browser's data: filtered, sorted pages of a job's annotated rows.
+"""The variant browser's data: filtered, sorted pages of a job's annotated rows, their
+summary, one variant's detail and filtered exports.
 
 The annotator writes its rows as Parquet (`job.result_keys["parquet"]`). The file is downloaded
 once per job into a size-bounded local cache and queried with DuckDB, which pushes filters and
 column selection down into the Parquet scan: a page costs a scan of the needed columns, and
-no more than one page of rows ever becomes Python objects.
+no more than one page of rows ever becomes Python objects; exports stream in batches.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import os
 import stat
 import threading
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 
 from gas_core.jobs import Job
 from gas_core.logging import get_logger
 from gas_web.app.core.errors import Problem
+from gas_web.app.variants import detail as detail_module
+from gas_web.app.variants import export as export_module
+from gas_web.app.variants import summary as summary_module
+from gas_web.app.variants.info import ResultInfo, read_info
+from gas_web.app.variants.links import LinkTemplates
+from gas_web.app.variants.query import IMPACTS, MAX_PAGE, VariantQuery, compile_query
+from gas_web.app.variants.scan import Scan
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = get_logger(__name__)
-
-# The TSV column contract: API rows have exactly these keys.
-COLUMNS = ("chrom", "pos", "id", "ref", "alt", "gene", "transcript", "consequence", "impact",
-           "protein_change", "known_id", "clinvar", "allele_frequency")
-IMPACTS = ("HIGH", "MODERATE", "LOW", "MODIFIER")
-_IMPACT_RANK = ("CASE impact WHEN 'HIGH' THEN 0 WHEN 'MODERATE' THEN 1 WHEN 'LOW' THEN 2 "
-                "WHEN 'MODIFIER' THEN 3 ELSE 4 END")
-# Sort keys offered to users → SQL expressions (never user text in SQL).
-SORTS: dict[str, str] = {
-    "position": "file_row_number",  # the annotator writes rows in genomic order
-    "gene": "gene",
-    "consequence": "consequence",
-    "impact": _IMPACT_RANK,
-    "allele_frequency": "allele_frequency",
-    "clinvar": "clinvar",
-}
-MAX_PAGE = 500
-# Far beyond any result's row count (the annotator's inputs are capped in bytes).
-MAX_OFFSET = 2**31 - 1
-
-
-@dataclass(frozen=True)
-class VariantQuery:
-    gene: str | None = None
-    consequence: str | None = None
-    impact: str | None = None
-    clinvar: str | None = None
-    known: bool | None = None
-    max_af: float | None = None
-    sort: str = "position"
-    descending: bool = False
-
-    def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if self.gene:
-            # Exact match keeps the Parquet min/max pushdown; symbols are usually upper case.
-            clauses.append("gene IN (?, ?)")
-            params += [self.gene.strip(), self.gene.strip().upper()]
-        if self.consequence:
-            clauses.append("list_contains(string_split(consequence, '&'), ?)")
-            params.append(self.consequence.strip())
-        if self.impact:
-            clauses.append("impact = ?")
-            params.append(self.impact.strip().upper())
-        if self.clinvar:
-            clauses.append("list_contains(string_split(lower(clinvar), ','), ?)")
-            params.append(self.clinvar.strip().lower())
-        if self.known is True:
-            clauses.append("coalesce(known_id, '') <> ''")
-        elif self.known is False:
-            clauses.append("coalesce(known_id, '') = ''")
-        if self.max_af is not None:
-            # A variant with no known frequency is kept: unknown is not common.
-            clauses.append("(allele_frequency IS NULL OR allele_frequency <= ?)")
-            params.append(self.max_af)
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-    def order_by(self) -> str:
-        expression = SORTS.get(self.sort, SORTS["position"])
-        direction = "DESC" if self.descending else "ASC"
-        return f" ORDER BY {expression} {direction} NULLS LAST, file_row_number"
+# Totals of recent queries, so paging through a filtered view counts its rows once.
+_TOTALS_KEPT = 512
+ExportFormat = Literal["tsv", "vcf"]
 
 
 @dataclass(frozen=True)
@@ -103,30 +51,6 @@ class VariantPage:
     @property
     def next_offset(self) -> int | None:
         return self.offset + self.limit if self.offset + self.limit < self.total else None
-
-
-def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int:
-    """The offset in a cursor from `encode_cursor`; anything else is a 400, never a 500."""
-    if not cursor:
-        return 0
-    invalid = Problem(400, "The cursor is not valid; start from the first page.",
-                      title="Invalid cursor")
-    try:
-        data = json.loads(base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_",
-                                           validate=True))
-    except (binascii.Error, ValueError):
-        raise invalid from None
-    # Exactly {"o": <int>} in range: a bool is an int to Python, and DuckDB takes 64-bit ints.
-    if not isinstance(data, dict) or set(data) != {"o"}:
-        raise invalid
-    offset = data["o"]
-    if type(offset) is not int or not 0 <= offset <= MAX_OFFSET:
-        raise invalid
-    return offset
 
 
 def _cache_name(job: Job) -> str:
@@ -150,6 +74,9 @@ class VariantStore:
         self._locks_guard = threading.Lock()
         self._db = duckdb.connect(":memory:", config={"threads": 2})
         self._options: dict[str, dict[str, list[str]]] = {}
+        self._info: dict[str, ResultInfo] = {}
+        self._headers: dict[str, list[str]] = {}
+        self._totals: OrderedDict[tuple[str, str, str], int] = OrderedDict()
 
     def _lock(self, job_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -201,38 +128,108 @@ class VariantStore:
                 continue
             total -= path.stat().st_size
             path.unlink(missing_ok=True)
-            self._options.pop(path.stem, None)
+            for cached in (self._options, self._info, self._headers):
+                cached.pop(path.stem, None)
+
+    def info(self, job: Job) -> ResultInfo:
+        """What the job's file holds: AF fields, samples, whether rows are picked."""
+        name = _cache_name(job)
+        cached = self._info.get(name)
+        if cached is None:
+            cached = read_info(self._db, self.local_file(job))
+            self._info[name] = cached
+        else:
+            self.local_file(job)  # marks it recently used (and fetches it again if evicted)
+        return cached
+
+    def scan(self, job: Job) -> Scan:
+        info = self.info(job)
+        return Scan(self.cache_path(job), info)
 
     def page(
         self, job: Job, query: VariantQuery, *, offset: int = 0, limit: int = 50
     ) -> VariantPage:
-        path = self.local_file(job)
+        scan = self.scan(job)
         limit = max(1, min(limit, MAX_PAGE))
-        source = _source(path)
-        columns = ", ".join(
-            column if column in _schema_names(path) else f"NULL AS {column}" for column in COLUMNS
-        )
-        where, params = query.where()
+        compiled = compile_query(query, scan.info)
         cursor = self._db.cursor()
         try:
+            total = self._total(cursor, scan, compiled.where, compiled.params)
             # SQL is assembled only from our own fragments; every user value is a parameter.
-            count_sql = f"SELECT count(*) FROM {source}{where}"  # noqa: S608
-            rows_sql = f"SELECT {columns} FROM {source}{where}{query.order_by()} LIMIT ? OFFSET ?"  # noqa: S608
-            counted = cursor.execute(count_sql, params).fetchone()
-            total = int(counted[0]) if counted else 0
-            result = cursor.execute(rows_sql, [*params, limit, offset])
+            rows_sql = (f"SELECT {scan.row_select(query)} FROM {scan.source}{compiled.where}"  # noqa: S608
+                        f"{scan.order(query)} LIMIT ? OFFSET ?")
+            result = cursor.execute(rows_sql, [*compiled.params, limit, offset])
             names = [d[0] for d in result.description or []]
-            rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+            rows = scan.rows(names, result.fetchall())
         finally:
             cursor.close()
         return VariantPage(items=rows, total=total, offset=offset, limit=limit)
+
+    def _total(self, cursor: duckdb.DuckDBPyConnection, scan: Scan, where: str,
+               params: list[Any]) -> int:
+        key = (str(scan.path), where, repr(params))
+        with self._locks_guard:
+            if key in self._totals:
+                self._totals.move_to_end(key)
+                return self._totals[key]
+        counted = cursor.execute(f"SELECT count(*) FROM {scan.source}{where}", params).fetchone()  # noqa: S608
+        total = int(counted[0]) if counted else 0
+        with self._locks_guard:
+            self._totals[key] = total
+            while len(self._totals) > _TOTALS_KEPT:
+                self._totals.popitem(last=False)
+        return total
+
+    def summary(self, job: Job, query: VariantQuery) -> dict[str, Any]:
+        """Counts over the filtered set, for the charts (see gas_web.app.variants.summary)."""
+        scan = self.scan(job)
+        compiled = compile_query(query, scan.info)
+        cursor = self._db.cursor()
+        try:
+            return summary_module.summarize(cursor, scan, query, compiled)
+        finally:
+            cursor.close()
+
+    def detail(self, job: Job, key: str, links: LinkTemplates | None = None) -> dict[str, Any]:
+        """One variant of this job by its key (`21-10413612-G-A`); 404 when it has none."""
+        scan = self.scan(job)
+        cursor = self._db.cursor()
+        try:
+            return detail_module.variant_detail(cursor, scan, key, assembly=job.assembly,
+                                                links=links or LinkTemplates())
+        finally:
+            cursor.close()
+
+    def export(self, job: Job, query: VariantQuery, fmt: ExportFormat) -> Iterator[bytes]:
+        """The filtered, sorted set as TSV or bgzipped VCF, in chunks. Checks the query (and
+        fetches the file and VCF header) now, so errors come before the first byte."""
+        scan = self.scan(job)
+        compiled = compile_query(query, scan.info)
+        if fmt == "tsv":
+            return export_module.tsv_stream(self._db.cursor(), scan, query, compiled)
+        header = self._vcf_header(job, scan)
+        return export_module.vcf_stream(self._db.cursor(), scan, query, compiled, header)
+
+    def _vcf_header(self, job: Job, scan: Scan) -> list[str]:
+        name = _cache_name(job)
+        if name not in self._headers:
+            key = job.result_keys.get("vcf")
+            lines = export_module.read_vcf_header(self._s3, self._bucket, key) if key else None
+            if lines is None:
+                cursor = self._db.cursor()
+                try:
+                    lines = export_module.minimal_header(cursor, scan)
+                finally:
+                    cursor.close()
+            self._headers[name] = lines
+        return self._headers[name]
 
     def filter_options(self, job: Job) -> dict[str, list[str]]:
         """Values offered in the browser's filter menus (consequence terms, ClinVar terms)."""
         if _cache_name(job) in self._options:
             return self._options[_cache_name(job)]
-        path = self.local_file(job)
-        source = _source(path)
+        scan = self.scan(job)
+        source = scan.source
         cursor = self._db.cursor()
         try:
             terms_sql = (
@@ -248,16 +245,3 @@ class VariantStore:
         options = {"consequence": consequences, "clinvar": clinvar, "impact": list(IMPACTS)}
         self._options[_cache_name(job)] = options
         return options
-
-
-def _source(path: Path) -> str:
-    # The path is ours (cache dir + a hash), never user text; quotes escaped anyway.
-    quoted = str(path).replace("'", "''")
-    return f"read_parquet('{quoted}', file_row_number = true)"
-
-
-def _schema_names(path: Path) -> set[str]:
-    # DuckDB reads the footer only; no need for pyarrow (~130 MB of the image) for this.
-    quoted = str(path).replace("'", "''")
-    with duckdb.connect(":memory:") as db:
-        return set(db.sql(f"SELECT * FROM read_parquet('{quoted}') LIMIT 0").columns)  # noqa: S608

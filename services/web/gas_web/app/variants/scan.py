@@ -1,0 +1,87 @@
+"""One job's Parquet as a SQL source, and the row shape the API and pages show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gas_web.app.variants.info import ResultInfo
+from gas_web.app.variants.query import (
+    COLUMNS,
+    EXTRA_COLUMNS,
+    IMPACT_RANK,
+    SINGLE_SAMPLE_COLUMNS,
+    VARIANT_KEY_SQL,
+    Compiled,
+    VariantQuery,
+    af_column,
+)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A job's Parquet file, what it holds, and the SQL that reads it."""
+
+    path: Path
+    info: ResultInfo
+
+    @property
+    def source(self) -> str:
+        # The path is ours (cache dir + a hash), never user text; quotes escaped anyway.
+        quoted = str(self.path).replace("'", "''")
+        scan = f"read_parquet('{quoted}', file_row_number = true)"
+        if self.info.has_picked:
+            return scan
+        # A result written before `picked` existed: pick each variant's row here, by the
+        # annotator's rule with impact standing in for consequence severity.
+        pick = ("row_number() OVER (PARTITION BY chrom, pos, ref, alt ORDER BY "
+                "coalesce(mane_select, false) DESC, coalesce(biotype = 'protein_coding', false) "
+                f"DESC, {IMPACT_RANK}, transcript NULLS LAST, file_row_number) = 1")
+        return f"(SELECT *, {pick} AS picked FROM {scan})"  # noqa: S608 - our fragments only
+
+    def column(self, name: str) -> str:
+        return name if name in self.info.columns else f"NULL AS {name}"
+
+    def order(self, query: VariantQuery) -> str:
+        """ORDER BY, or nothing when the file's own order is the requested one (DuckDB keeps
+        insertion order, so a first page stops after its rows instead of sorting them all)."""
+        if query.in_file_order and self.info.has_picked:
+            return ""
+        return query.order_by(self.info)
+
+    def row_select(self, query: VariantQuery) -> str:
+        """The API row: the TSV columns first (as before), then what this file adds."""
+        parts = [self.column(name) for name in (*COLUMNS, *EXTRA_COLUMNS)]
+        parts += ["picked", f"{VARIANT_KEY_SQL} AS variant_key",
+                  f"{af_column(query, self.info)} AS af"]
+        if self.info.single_sample:
+            parts += list(SINGLE_SAMPLE_COLUMNS)
+        if self.info.has_samples:
+            parts.append("carriers")
+        if self.info.has_genotypes:
+            parts.append("genotypes")
+        return ", ".join(parts)
+
+    def rows(self, names: list[str], values: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """Rows as dicts; per-sample genotypes named after their samples."""
+        samples = self.info.samples
+        out = []
+        for value in values:
+            row = dict(zip(names, value, strict=True))
+            if "genotypes" in row:
+                row["genotypes"] = sample_genotypes(samples, row["genotypes"])
+            out.append(row)
+        return out
+
+
+def sample_genotypes(samples: tuple[str, ...], structs: Any) -> list[dict[str, Any]] | None:
+    if structs is None:
+        return None
+    return [{"sample": samples[i] if i < len(samples) else f"sample{i + 1}",
+             "gt": item.get("gt"), "zygosity": item.get("zygosity"),
+             "depth": item.get("depth"), "gq": item.get("gq")}
+            for i, item in enumerate(structs) if isinstance(item, dict)]
+
+
+__all__ = ["Compiled", "Scan", "sample_genotypes"]
