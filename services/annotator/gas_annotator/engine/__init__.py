@@ -26,11 +26,12 @@ import pyarrow as pa
 
 from gas_annotator.engine.chunk import NeedsSortError, bcftools_stages, python_stages, warm_up
 from gas_annotator.engine.chunk_models import ChunkContext, ChunkResult
-from gas_annotator.engine.errors import InputError
+from gas_annotator.engine.errors import InputError, ReferenceMismatch
 from gas_annotator.engine.limits import InputLimits
 from gas_annotator.engine.outputs import Joiner, Outputs, finish_outputs, output_paths, stem_of
 from gas_annotator.engine.validate import ChunkPlan, ChunkSpec, Validator, check_mismatch_rate
 from gas_annotator.reference import Bundle, BundleError, load_bundle
+from gas_annotator.reference.demo_example import REAL_DATA_ON_DEMO
 
 __all__ = [
     "AnnotationResult",
@@ -253,6 +254,12 @@ def _annotate_here(
             started=started,
             scratch=scratch,
         )
+    except ReferenceMismatch as exc:
+        if joiner is not None:
+            joiner.abort()
+        if bundle.manifest.synthetic:  # real data on the demo: say so, and what to do
+            raise InputError(f"{exc}; {REAL_DATA_ON_DEMO}") from exc
+        raise
     except BaseException:
         if joiner is not None:
             joiner.abort()

@@ -30,7 +30,7 @@ import pyarrow.csv as pacsv
 import pysam
 
 from gas_annotator.engine.declared import KINDS, Declared
-from gas_annotator.engine.errors import InputError
+from gas_annotator.engine.errors import InputError, ReferenceMismatch
 from gas_annotator.engine.header import chunk_header, read_header
 from gas_annotator.engine.limits import InputLimits
 from gas_annotator.engine.textio import Counted, Reader, bcf_to_vcf, sniff, text_line
@@ -479,7 +479,7 @@ class Validator:
         if contig is None:
             lengths = self._lengths
             known = ", ".join(list(lengths)[:8]) + (", ..." if len(lengths) > 8 else "")
-            raise InputError(
+            raise ReferenceMismatch(
                 f"line {lineno}: contig '{chrom}' is not in the reference "
                 f"{self.bundle.manifest.name} ({self._assembly}; contigs: {known})"
             )
@@ -501,7 +501,7 @@ class Validator:
         self._count_position(chrom, pos, lineno)
         length = self._lengths[contig]
         if pos > length:
-            raise InputError(
+            raise ReferenceMismatch(
                 f"line {lineno}: POS {pos} is beyond the end of contig '{chrom}' "
                 f"({length:,} bp in {self._assembly})"
             )
@@ -576,7 +576,7 @@ class Validator:
         expected = self._fasta.fetch(contig, pos - 1, pos - 1 + len(ref)).upper()
         self._ref_checked += 1
         if len(expected) < len(ref):
-            raise InputError(
+            raise ReferenceMismatch(
                 f"line {lineno}: REF '{ref[:20]}' runs past the end of contig '{chrom}'"
             )
         if expected != ref.upper() and not _n_compatible(ref, expected):
@@ -635,7 +635,7 @@ def check_mismatch_rate(
             f" (first at line {first.line}: {first.chrom}:{first.pos} REF {first.ref[:10]}, "
             f"reference {first.expected[:10]})"
         )
-    raise InputError(
+    raise ReferenceMismatch(
         f"REF does not match {assembly} — wrong assembly? {rate:.1%} of REF alleles{scope} "
         f"({mismatches:,} of {records:,}) disagree with the reference{where}"
     )
