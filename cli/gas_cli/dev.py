@@ -65,6 +65,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _is_synthetic(reference: Path) -> bool:
+    """The bundle's manifest says it is the synthetic demo (read, not verified: cheap)."""
+    from gas_annotator.reference import BundleError, load_bundle
+
+    try:
+        return load_bundle(reference, verify=False).manifest.synthetic
+    except BundleError:
+        return False
+
+
 class DevStack:
     def __init__(
         self,
@@ -138,6 +148,8 @@ class DevStack:
         }
         if self.reference is not None:
             env["GAS_REFERENCE_DIR"] = str(self.reference.resolve())
+            # What the bundle is, not what the caller says: the web labels pages SYNTHETIC.
+            env["GAS_REFERENCE_SYNTHETIC"] = "true" if _is_synthetic(self.reference) else "false"
         return env
 
     def environment(

@@ -49,6 +49,9 @@ class WebSettings(GasSettings):
     download_url_seconds: int = Field(default=300, ge=10, le=3600)
     # Reference assemblies jobs may name (a JSON list in GAS_SUPPORTED_ASSEMBLIES).
     supported_assemblies: tuple[str, ...] = ("GRCh38",)
+    # The annotator runs on the synthetic demo bundle (`gas dev` without --reference sets it):
+    # every page says SYNTHETIC and the annotate page offers the demo example VCF.
+    reference_synthetic: bool = False
     # Results (Parquet) downloaded for the variant browser are kept here, per user and job, up
     # to a size. Default: a private directory of this OS user and deployment under the temp
     # dir (see `cache_dir`), never shared by two stacks on one host.

@@ -27,6 +27,7 @@ from gas_web.app.sessions import SessionStore
 from gas_web.app.uploads import UploadReservations
 from gas_web.app.variants import VariantStore
 from gas_web.app.web.routes import auth, dev, docs, pages, profile, saved_filters
+from gas_web.app.web.routes import demo as demo_routes
 from gas_web.app.web.templating import make_templates
 from gas_web.settings import WebSettings
 
@@ -132,4 +133,5 @@ def create_app(
                    variants.router, docs.router, auth.router, pages.router, saved_filters.router,
                    profile.router, dev.router):
         app.include_router(router)
+    app.include_router(demo_routes.router)
     return app

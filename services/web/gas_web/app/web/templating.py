@@ -48,7 +48,17 @@ def _common(request: Request) -> dict[str, Any]:
         "csrf_field": CSRF_FORM_FIELD,
         "auth_mode": settings.auth_mode,
         "dev_tools": settings.dev_tools_enabled,
+        # The deployment's reference is the synthetic demo bundle (base.html's banner).
+        "synthetic_reference": settings.reference_synthetic,
     }
+
+
+def annotated_on_synthetic(job: Any) -> bool:
+    """The job's results came from the synthetic demo bundle (the engine says so in the
+    summary), whatever reference the deployment uses now."""
+    summary = getattr(job, "summary", None) or {}
+    reference = summary.get("reference") if isinstance(summary, dict) else None
+    return isinstance(reference, dict) and reference.get("synthetic") is True
 
 
 def make_templates() -> Jinja2Templates:
@@ -60,4 +70,5 @@ def make_templates() -> Jinja2Templates:
     env.globals["STATUS_BADGES"] = STATUS_BADGES
     env.globals["STORAGE_BADGES"] = STORAGE_BADGES
     env.globals["IMPACT_BADGES"] = IMPACT_BADGES
+    env.globals["annotated_on_synthetic"] = annotated_on_synthetic
     return templates
