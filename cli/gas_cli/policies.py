@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gas_core.resources import OUTBOX_INDEX, Bucket, Queue, Topic
+from gas_core.resources import OUTBOX_INDEX, QUEUE_INDEX, Bucket, Queue, Topic
 
 if TYPE_CHECKING:
     from gas_cli.infra import Infrastructure
@@ -41,6 +41,8 @@ class Access:
     publishes: tuple[Topic, ...] = ()
     reads_queue_attributes: tuple[Queue, ...] = ()
     sends_email: bool = False
+    # Reads PENDING jobs' queue positions (gas_core.jobs.queue).
+    counts_queue: bool = False
 
 
 ACCESS: dict[str, Access] = {
@@ -57,6 +59,7 @@ ACCESS: dict[str, Access] = {
         ),
         publishes=(Topic.JOB_REQUESTS, Topic.USER_EVENTS),
         reads_queue_attributes=(Queue.ANNOTATOR,),
+        counts_queue=True,
     ),
     "annotator": Access(
         table=(*TABLE_READ, "dynamodb:UpdateItem"),
@@ -122,6 +125,10 @@ def policy_document(service: str, infra: Infrastructure) -> dict[str, Any]:
     if access.table:
         statements.append({"Sid": "JobTable", "Effect": "Allow", "Action": sorted(access.table),
                            "Resource": [infra.table_arn()]})
+    if access.counts_queue:
+        # A PENDING job's position: a COUNT Query of the keys-only queue index.
+        statements.append({"Sid": "QueueIndex", "Effect": "Allow", "Action": ["dynamodb:Query"],
+                           "Resource": [f"{infra.table_arn()}/index/{QUEUE_INDEX.name}"]})
     for index, (bucket, prefix, actions) in enumerate(access.objects):
         statements.append({
             "Sid": f"Objects{index}",

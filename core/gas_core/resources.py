@@ -69,7 +69,13 @@ class TableIndex:
 # range key is the epoch second from which the reconciler publishes the item's events.
 OUTBOX_INDEX = TableIndex("outbox", hash_key="outbox_pending", range_key="outbox_due")
 OUTBOX_PENDING = "pending"
-TABLE_INDEXES: tuple[TableIndex, ...] = (OUTBOX_INDEX,)
+# The table's sparse index of PENDING jobs (gas_core.jobs.queue): a job carries its keys from
+# submit until the write that moves it out of PENDING removes them, so a COUNT Query of it
+# tells a job how many jobs submitted before it still wait. The hash key is the constant
+# QUEUE_PENDING; the range key is the job's submit time (epoch seconds).
+QUEUE_INDEX = TableIndex("queue", hash_key="queue_pending", range_key="queue_at")
+QUEUE_PENDING = "pending"
+TABLE_INDEXES: tuple[TableIndex, ...] = (OUTBOX_INDEX, QUEUE_INDEX)
 
 
 @dataclass(frozen=True)

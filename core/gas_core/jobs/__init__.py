@@ -15,7 +15,8 @@ another user's id simply does not exist.
 
 The package, by part: `keys` (key formats), `models` (states, errors, models), `codec`
 (DynamoDB (de)serialisation), `store` (the conditional-update machinery), `profiles`,
-`notifications` (email markers), `outbox` (pending events) and `repository` (jobs;
+`notifications` (email markers), `outbox` (pending events), `queue` (queue position and the
+annotators' pace) and `repository` (jobs;
 `JobRepository` combines them all); `saved_filters` (users' saved result filters,
 `SavedFilterStore`). Import from `gas_core.jobs`.
 """
@@ -52,6 +53,7 @@ from gas_core.jobs.models import (
     UserProfile,
 )
 from gas_core.jobs.outbox import ItemKey
+from gas_core.jobs.queue import QUEUE_COUNT_LIMIT, QueueStatus, Throughput
 from gas_core.jobs.repository import JobRepository
 from gas_core.jobs.saved_filters import (
     FILTER_PARAMETERS,
@@ -70,6 +72,7 @@ __all__ = [
     "MAX_SAVED_FILTERS",
     "NOTIFIED_PREFIX",
     "PROFILE_SK",
+    "QUEUE_COUNT_LIMIT",
     "RESULTS_KEY_PREFIX",
     "STATUS_TRANSITIONS",
     "STORAGE_TRANSITIONS",
@@ -90,9 +93,11 @@ __all__ = [
     "NotificationClaim",
     "Page",
     "ProfileChanged",
+    "QueueStatus",
     "SavedFilter",
     "SavedFilterStore",
     "StorageState",
+    "Throughput",
     "UserProfile",
     "is_job_id",
     "job_sk",

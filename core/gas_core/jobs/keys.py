@@ -24,6 +24,9 @@ SESSION_PREFIX = "SESSION#"
 FILTER_PREFIX = "FILTER#"
 FILTER_NAME_PREFIX = "FILTERNAME#"
 FILTER_COUNT_SK = "FILTERS"
+# The annotators' recent pace (gas_core.jobs.queue): one item outside every user's partition.
+THROUGHPUT_PK = "SERVICE#annotator"
+THROUGHPUT_SK = "THROUGHPUT"
 # Result objects, in the results bucket and (same key) in the archive bucket.
 RESULTS_KEY_PREFIX = "results/"
 

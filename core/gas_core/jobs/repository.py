@@ -32,13 +32,15 @@ from gas_core.jobs.models import (
 from gas_core.jobs.notifications import NotificationStore
 from gas_core.jobs.outbox import OutboxStore, outbox_item_attributes
 from gas_core.jobs.profiles import ProfileStore
+from gas_core.jobs.queue import QueueStore, queue_item_attributes
 
 if TYPE_CHECKING:
     from gas_core.events import Event
 
 
-class JobRepository(ProfileStore, NotificationStore, OutboxStore):
-    """All reads and writes of jobs, profiles, email markers and outboxes. Thread-safe."""
+class JobRepository(ProfileStore, NotificationStore, OutboxStore, QueueStore):
+    """All reads and writes of jobs, profiles, email markers, outboxes and the queue's
+    statistics. Thread-safe."""
 
     # -- jobs: create and read ----------------------------------------------------------------
 
@@ -48,7 +50,7 @@ class JobRepository(ProfileStore, NotificationStore, OutboxStore):
         item = serialize_attributes(
             {**job.model_dump(exclude_none=True), "pk": user_pk(job.user_id),
              "sk": job_sk(job.job_id), "entity": "job", "version": 1,
-             **outbox_item_attributes(events, self._clock())}
+             **outbox_item_attributes(events, self._clock()), **queue_item_attributes(job)}
         )
         try:
             self._db.put_item(

@@ -18,7 +18,7 @@ from gas_core.jobs.codec import (
 )
 from gas_core.jobs.keys import JOB_PREFIX, PROFILE_SK, job_sk, user_pk
 from gas_core.jobs.models import ConflictError, Job, JobNotFound, JobStatus
-from gas_core.resources import OUTBOX_INDEX, OUTBOX_PENDING
+from gas_core.resources import OUTBOX_INDEX, OUTBOX_PENDING, QUEUE_INDEX
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -160,7 +160,7 @@ class TableStore:
             ":updated_at": datetime.fromtimestamp(self._clock(), UTC),
         }
         sets = ["#version = #version + :one", "#updated_at = :updated_at"]
-        removes = []
+        removes: list[str] = []
         for index, (name, value) in enumerate(fields.items()):
             names[f"#f{index}"] = name
             if value is None:
@@ -168,6 +168,10 @@ class TableStore:
             else:
                 sets.append(f"#f{index} = :f{index}")
                 placeholders[f":f{index}"] = attribute_value(name, value)
+        if fields.get("status") not in (None, JobStatus.PENDING):
+            # Leaving PENDING leaves the queue index in the same write (gas_core.jobs.queue).
+            names.update({"#q_pending": QUEUE_INDEX.hash_key, "#q_at": QUEUE_INDEX.range_key})
+            removes += ["#q_pending", "#q_at"]
         if events:
             # Appended (never overwritten: earlier events may still be pending); the index
             # attributes make the item visible to the reconciler until the outbox is empty.

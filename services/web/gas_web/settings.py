@@ -57,6 +57,10 @@ class WebSettings(GasSettings):
     # dir (see `cache_dir`), never shared by two stacks on one host.
     web_cache_dir: Path | None = None
     web_cache_max_bytes: int = Field(default=2 * 1024**3, gt=0)
+    # Jobs the annotators run at once at full scale (the chart: autoscaling maxReplicas x
+    # worker concurrency): a PENDING job's estimated start assumes the jobs ahead of it drain
+    # this many at a time (gas_core.jobs.queue).
+    annotator_slots: int = Field(default=1, ge=1, le=10_000)
     # Links from a variant's detail to the public databases (GAS_LINK_*): URL templates with
     # {rsid}, or {chrom} {pos} {ref} {alt} (gnomAD, Ensembl location), e.g. for a mirror.
     link_dbsnp: str = LINK_DEFAULTS["dbsnp"]
