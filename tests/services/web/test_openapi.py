@@ -49,6 +49,8 @@ def test_declared_error_statuses_match_what_the_dependencies_raise(
                                         ["responses"])
     assert {"401", "403", "404", "413", "422"} <= set(
         paths["/api/v1/jobs/{job_id}/submit"]["post"]["responses"])
+    assert {"400", "404", "409"} <= set(paths["/api/v1/jobs/{job_id}/variants/export"]["get"]
+                                        ["responses"])
     assert "404" not in paths["/api/v1/me"]["get"]["responses"]
     assert "401" not in paths["/api/v1/auth"]["get"]["responses"]  # public discovery
 
@@ -67,7 +69,8 @@ def test_operation_ids_are_the_route_names(spec: dict[str, Any]) -> None:
     assert {operation["operationId"] for _, _, operation in operations(spec)} == {
         "auth_config", "read_me", "set_tier", "create_job_upload", "submit", "list_jobs",
         "read_job", "download_result", "list_variants", "list_saved_filters", "save_filter",
-        "read_saved_filter", "delete_saved_filter"}
+        "read_saved_filter", "delete_saved_filter", "read_variant_fields", "variant_summary",
+        "export_variants", "read_variant", "list_presets"}
 
 
 def test_the_bearer_scheme_still_accepts_a_dev_token_and_refuses_other_schemes(

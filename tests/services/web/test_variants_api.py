@@ -1,0 +1,340 @@
+"""The variant table's API on results in the issue-13 layout (picked rows, AF fields,
+genotypes): views, AF filtering, carriers and samples, rows, summary, detail, presets, and the
+archived-job rules. Expectations are computed from the Python records the files were made of."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gas_core.aws import AwsClients
+from gas_core.jobs import Job, JobRepository, StorageState
+from gas_web.settings import WebSettings
+from tests.services.web import variants_parquet as vp
+from tests.services.web.conftest import SubmitJob, bearer
+
+MakeJob = Callable[..., tuple[Job, list[vp.Variant]]]
+
+
+@pytest.fixture(scope="module")
+def make_job(
+    submit_job: SubmitJob, repository: JobRepository, web_aws: AwsClients,
+    web_settings: WebSettings, tmp_path_factory: pytest.TempPathFactory,
+) -> MakeJob:
+    """A COMPLETED job whose result Parquet is one written by variants_parquet."""
+
+    def make(user_id: str, **options: Any) -> tuple[Job, list[vp.Variant]]:
+        job = submit_job(user_id)
+        path = tmp_path_factory.mktemp("result") / "result.annot.parquet"
+        data = vp.write_result(path, **options)
+        key = f"results/{user_id}/{job.job_id}/{path.name}"
+        web_aws.s3.upload_file(str(path), web_settings.names.results_bucket, key)
+        leased = repository.claim_lease(job, owner="test", ttl_seconds=60)
+        done = repository.complete_job(user_id, leased.job_id, owner="test", summary={},
+                                       result_keys={"parquet": key})
+        return done, data
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def multi(make_job: MakeJob) -> tuple[Job, list[vp.Variant]]:
+    return make_job("multi-reader")
+
+
+@pytest.fixture(scope="module")
+def single(make_job: MakeJob) -> tuple[Job, list[vp.Variant]]:
+    return make_job("single-reader", samples=1)
+
+
+@pytest.fixture(scope="module")
+def sites(make_job: MakeJob) -> tuple[Job, list[vp.Variant]]:
+    return make_job("sites-reader", samples=0)
+
+
+def get(client: TestClient, job: Job, path: str = "", **params: Any) -> Any:
+    response = client.get(f"/api/v1/jobs/{job.job_id}/variants{path}", params=params,
+                          headers=bearer(job.user_id))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def everything(client: TestClient, job: Job, **params: Any) -> list[dict[str, Any]]:
+    return get(client, job, limit=500, **params)["items"]  # type: ignore[no-any-return]
+
+
+def test_the_variant_view_shows_one_row_per_variant_and_the_transcript_view_every_row(
+    client: TestClient, sites: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = sites
+    by_variant = get(client, job, limit=500)
+    assert by_variant["total"] == len(data)
+    assert [r["variant_key"] for r in by_variant["items"]] == [v.key for v in data]
+    assert all(r["picked"] for r in by_variant["items"])
+    by_transcript = get(client, job, view="transcript", limit=500)
+    assert by_transcript["total"] == sum(len(v.rows) for v in data)
+
+
+def test_a_result_without_picked_rows_still_shows_one_row_per_variant(
+    client: TestClient, make_job: MakeJob
+) -> None:
+    job, data = make_job("old-reader", samples=0, picked=False)
+    items = everything(client, job)
+    assert [r["variant_key"] for r in items] == [v.key for v in data]
+    # The MANE Select row is each variant's row, as the annotator would pick it.
+    assert items[0]["transcript"] == "TA1" and items[2]["transcript"] == "TB1"
+    assert get(client, job, view="transcript")["total"] == sum(len(v.rows) for v in data)
+
+
+def test_max_af_drops_variants_without_a_frequency_unless_kept(
+    client: TestClient, sites: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = sites
+    rare = [v.key for v in data if v.af_gnomade is not None and v.af_gnomade <= 0.01]
+    assert [r["variant_key"] for r in everything(client, job, max_af=0.01)] == rare
+    kept = [v.key for v in data if v.af_gnomade is None or v.af_gnomade <= 0.01]
+    assert [r["variant_key"] for r in everything(client, job, max_af=0.01,
+                                                 keep_no_af="true")] == kept
+    assert len(kept) > len(rare)
+
+
+def test_af_field_names_the_population_column_max_af_uses(
+    client: TestClient, sites: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = sites
+    items = everything(client, job, max_af=0.01, af_field="af_kg_global")
+    expected = [v.key for v in data if v.af_kg_global is not None and v.af_kg_global <= 0.01]
+    assert [r["variant_key"] for r in items] == expected
+    assert [r["af"] for r in items] == [v.af_kg_global for v in data if v.key in expected]
+
+
+def test_an_unknown_af_field_is_a_400_problem_naming_the_fields(
+    client: TestClient, sites: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, _ = sites
+    response = client.get(f"/api/v1/jobs/{job.job_id}/variants",
+                          params={"max_af": 0.1, "af_field": "af_nowhere"},
+                          headers=bearer(job.user_id))
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "af_gnomade" in response.json()["detail"]
+
+
+def test_fields_list_the_af_fields_and_samples(
+    client: TestClient, multi: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, _ = multi
+    fields = get(client, job, "/fields")
+    assert [f["column"] for f in fields["af_fields"]] == ["allele_frequency", "af_gnomade",
+                                                          "af_kg_global"]
+    assert fields["af_fields"][2]["label"] == "1000 Genomes global"
+    assert fields["samples"] == vp.SAMPLES and fields["has_picked"]
+
+
+def test_carrier_sites_are_the_default_and_all_sites_a_toggle(
+    client: TestClient, multi: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = multi
+    carried = [v.key for v in data if v.carriers > 0]
+    assert 0 < len(carried) < len(data)
+    assert [r["variant_key"] for r in everything(client, job)] == carried
+    assert get(client, job, carriers="all")["total"] == len(data)
+
+
+def test_a_selected_sample_shows_its_own_carrier_sites_and_zygosity(
+    client: TestClient, multi: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = multi
+    s3_sites = [v.key for v in data if vp.ZYGOSITY[v.gts[2]] in ("het", "hom_alt")]
+    assert [r["variant_key"] for r in everything(client, job, sample="S3")] == s3_sites
+    hom = [v.key for v in data if vp.ZYGOSITY[v.gts[0]] == "hom_alt"]
+    assert [r["variant_key"] for r in everything(client, job, sample="S1",
+                                                 zygosity="hom_alt")] == hom
+    missing = [v.key for v in data if vp.ZYGOSITY[v.gts[2]] == "missing"]
+    assert [r["variant_key"] for r in everything(client, job, sample="S3", carriers="all",
+                                                 zygosity="missing")] == missing
+
+
+@pytest.mark.parametrize(("params", "words"), [
+    ({"zygosity": "het"}, "Choose a sample"),
+    ({"sample": "NOBODY"}, "Unknown sample"),
+])
+def test_sample_filters_this_file_cannot_answer_are_400_problems(
+    client: TestClient, multi: tuple[Job, list[vp.Variant]], params: dict[str, str], words: str
+) -> None:
+    job, _ = multi
+    response = client.get(f"/api/v1/jobs/{job.job_id}/variants", params=params,
+                          headers=bearer(job.user_id))
+    assert response.status_code == 400
+    assert words in response.json()["detail"]
+
+
+def test_multi_sample_rows_carry_carriers_and_per_sample_genotypes(
+    client: TestClient, multi: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = multi
+    row = everything(client, job)[0]
+    first = data[0]
+    assert row["variant_key"] == first.key and row["carriers"] == first.carriers
+    assert [(g["sample"], g["gt"], g["zygosity"]) for g in row["genotypes"]] == [
+        (name, gt, vp.ZYGOSITY[gt]) for name, gt in zip(vp.SAMPLES, first.gts, strict=True)]
+    assert row["genotypes"][1]["depth"] == 31 and row["genotypes"][1]["gq"] == 98
+    assert row["zygosity"] is None  # per sample only
+
+
+def test_single_sample_rows_carry_zygosity_genotype_depth_and_gq(
+    client: TestClient, single: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = single
+    items = everything(client, job)
+    assert [r["variant_key"] for r in items] == [v.key for v in data if v.carriers]
+    assert {r["zygosity"] for r in items} <= {"het", "hom_alt"}
+    assert items[0]["genotype"] == data[0].gts[0] and items[0]["depth"] == 30
+    hom_ref = everything(client, job, zygosity="hom_ref", carriers="all")
+    assert [r["variant_key"] for r in hom_ref] == [v.key for v in data
+                                                   if v.gts[0] == "0/0"]
+
+
+def test_comma_lists_match_any_listed_impact_or_consequence(
+    client: TestClient, sites: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = sites
+    items = everything(client, job, view="transcript", impact="HIGH,MODERATE")
+    assert len(items) == sum(r["impact"] in ("HIGH", "MODERATE") for v in data for r in v.rows)
+    lof = everything(client, job, consequence="stop_gained,frameshift_variant",
+                     view="transcript")
+    assert {r["consequence"] for r in lof} == {"stop_gained", "frameshift_variant"}
+
+
+def test_user_text_is_never_sql(client: TestClient, sites: tuple[Job, list[vp.Variant]]) -> None:
+    job, _ = sites
+    assert get(client, job, gene="x' OR 1=1 --")["total"] == 0
+    response = client.get(f"/api/v1/jobs/{job.job_id}/variants",
+                          params={"consequence": "x') OR true OR ('"}, headers=bearer(job.user_id))
+    assert response.status_code == 400  # not a consequence term
+
+
+# -- presets -----------------------------------------------------------------------------
+
+
+def test_presets_are_listed_with_their_parameters(client: TestClient, user_id: str) -> None:
+    response = client.get("/api/v1/presets", headers=bearer(user_id))
+    assert response.status_code == 200
+    presets = {p["id"]: p for p in response.json()}
+    assert set(presets) == {"clinvar-plp", "rare-coding", "lof"}
+    assert presets["rare-coding"]["params"] == {"impact": "HIGH,MODERATE", "max_af": "0.01"}
+    assert "frameshift_variant" in presets["lof"]["params"]["consequence"]
+
+
+def test_a_preset_filters_and_explicit_parameters_override_it(
+    client: TestClient, sites: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = sites
+    plp = [v.key for v in data if v.clinvar and "pathogenic" in v.clinvar]
+    assert [r["variant_key"] for r in everything(client, job, preset="clinvar-plp")] == plp
+    rare = everything(client, job, preset="rare-coding", view="transcript")
+    assert rare and all(r["impact"] in ("HIGH", "MODERATE") and r["af"] <= 0.01 for r in rare)
+    overridden = everything(client, job, preset="rare-coding", max_af=0.5, view="transcript")
+    assert len(overridden) > len(rare)
+    response = client.get(f"/api/v1/jobs/{job.job_id}/variants", params={"preset": "nope"},
+                          headers=bearer(job.user_id))
+    assert response.status_code == 400
+
+
+# -- summary -----------------------------------------------------------------------------
+
+
+def test_the_summary_follows_the_filter_and_lists_every_consequence(
+    client: TestClient, sites: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = sites
+    summary = get(client, job, "/summary")
+    picked = [(v, next(r for r in v.rows if r["picked"])) for v in data]
+    assert summary["totals"] == {
+        "variants": len(data), "rows": len(data),
+        "high_impact": sum(r["impact"] == "HIGH" for _, r in picked),
+        "clinvar_plp": sum(bool(v.clinvar and "pathogenic" in v.clinvar) for v in data)}
+    terms = {c["term"]: c["count"] for c in summary["consequences"]}
+    assert terms["frameshift_variant"] == 1 and terms["splice_donor_variant"] == 1
+    assert "stop_gained" not in terms  # only on a transcript the variant view does not show
+    assert [h["variant_key"] for h in summary["clinvar_plp"]] == ["1-100-A-G", "1-300-G-A"]
+    assert summary["clinvar_plp"][0]["protein_change"] == "p.Arg5Gly"
+    filtered = get(client, job, "/summary", gene="GENEB", view="transcript")
+    assert filtered["totals"] == {"variants": 1, "rows": 3, "high_impact": 1, "clinvar_plp": 1}
+    assert {c["term"] for c in filtered["consequences"]} == {
+        "splice_donor_variant", "synonymous_variant", "intron_variant",
+        "non_coding_transcript_variant"}
+    assert filtered["genes"] == [{"gene": "GENEB", "count": 1}]
+
+
+# -- detail ------------------------------------------------------------------------------
+
+
+def test_variant_detail_has_every_transcript_af_genotype_and_link(
+    client: TestClient, multi: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = multi
+    variant = data[2]  # 1-300-G-A: three transcripts, rs300
+    detail = get(client, job, f"/{variant.key}")
+    assert [t["transcript"] for t in detail["transcripts"]] == ["TB1", "TB2", "TB3"]
+    assert [t["picked"] for t in detail["transcripts"]] == [True, False, False]
+    assert {f["column"]: f["value"] for f in detail["frequencies"]} == {
+        "af_gnomade": 0.2, "af_kg_global": None}
+    assert detail["clinvar_plp"] and detail["known_ids"] == ["rs300"]
+    assert [g["zygosity"] for g in detail["genotypes"]] == ["hom_alt", "het", "hom_ref"]
+    links = {link["name"]: link["url"] for link in detail["links"]}
+    assert links == {
+        "dbsnp": "https://www.ncbi.nlm.nih.gov/snp/rs300",
+        "clinvar": "https://www.ncbi.nlm.nih.gov/clinvar/?term=rs300",
+        "ensembl": "https://www.ensembl.org/Homo_sapiens/Variation/Explore?v=rs300",
+        "gnomad": "https://gnomad.broadinstitute.org/variant/1-300-G-A?dataset=gnomad_r4",
+    }
+
+
+def test_a_variant_without_an_rsid_links_to_ensembls_location_view(
+    client: TestClient, multi: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, _ = multi
+    links = {link["name"]: link["url"] for link in get(client, job, "/1-400-T-C")["links"]}
+    assert links["ensembl"] == "https://www.ensembl.org/Homo_sapiens/Location/View?r=1:400-400"
+    assert "dbsnp" not in links
+
+
+def test_a_variant_key_of_another_job_is_not_found_in_this_one(
+    client: TestClient, multi: tuple[Job, list[vp.Variant]], make_job: MakeJob,
+    other_user: str,
+) -> None:
+    job, _ = multi
+    other, _ = make_job(other_user, data=[vp.Variant("7", 777, "G", "C", [
+        vp._row("GENEX", "TX1", "missense_variant", "MODERATE", picked=True)],
+        gts=["0/1", "0/0", "0/0"])])
+    assert get(client, other, "/7-777-G-C")["variant_key"] == "7-777-G-C"
+    for key in ("7-777-G-C", "1-300-G-T", "not-a-key"):
+        response = client.get(f"/api/v1/jobs/{job.job_id}/variants/{key}",
+                              headers=bearer(job.user_id))
+        assert response.status_code == 404, key
+        assert response.headers["content-type"] == "application/problem+json"
+    # Another user's job is a 404 as everywhere, whatever the key.
+    response = client.get(f"/api/v1/jobs/{other.job_id}/variants/7-777-G-C",
+                          headers=bearer(job.user_id))
+    assert response.status_code == 404
+    assert "GENEX" not in response.text
+
+
+# -- archived jobs -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["", "/summary", "/export", "/fields", "/1-100-A-G"])
+def test_the_variant_table_of_an_archived_job_is_a_409_saying_why(
+    client: TestClient, make_job: MakeJob, repository: JobRepository, user_id: str, path: str,
+) -> None:
+    job, _ = make_job(user_id)
+    archiving = repository.transition_storage(job, StorageState.ARCHIVING)
+    repository.transition_storage(archiving, StorageState.ARCHIVED, archive_key="a/b")
+    response = client.get(f"/api/v1/jobs/{job.job_id}/variants{path}", headers=bearer(user_id))
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["state"] == "archived"
