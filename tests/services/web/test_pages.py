@@ -169,7 +169,7 @@ def test_the_results_browser_filters_sorts_and_pages(
     sorted_page = signed_in.get(url, params={"sort": "impact", "order": "asc"}).text
     assert "Impact ▲" in sorted_page
     bad = signed_in.get(url, params={"max_af": "lots"}, headers={"Accept": "text/html"})
-    assert bad.status_code == 422 and "between 0 and 1" in bad.text
+    assert bad.status_code == 400 and "between 0 and 1" in bad.text
 
 
 def test_the_log_page_shows_the_engines_log(signed_in: TestClient, completed_job: Job) -> None:
@@ -229,6 +229,8 @@ def test_an_unexpected_error_is_a_friendly_500_without_details(
         page = broken.get("/jobs", headers={"Accept": "text/html"})
         assert page.status_code == 500
         assert "Something went wrong" in page.text and "secret internal detail" not in page.text
+        # The navigation still shows who is signed in.
+        assert f'id="signed-in-as">{user_id}' in page.text
         api = broken.get("/api/v1/jobs", headers={"Authorization": f"Bearer dev:{user_id}"})
         assert api.status_code == 500 and api.json()["title"] == "Internal Server Error"
         assert "secret" not in api.text

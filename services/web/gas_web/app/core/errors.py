@@ -78,14 +78,36 @@ def problem_response(request: Request, problem: Problem) -> Response:
                         headers=problem.headers)
 
 
+def _signed_in_user(request: Request) -> Any:
+    """The page's signed-in user for the error page's navigation, if there is one.
+
+    A page route records its user on `request.state.page_user`; errors raised before the route
+    ran (an unknown job, an unknown address) look the session up. Never an error of its own:
+    the page being rendered may be about the very failure the lookup would hit.
+    """
+    user = getattr(request.state, "page_user", None)
+    if user is not None or "session" not in request.scope:
+        return user
+    from gas_web.app.deps import maybe_page_user  # deps imports this module
+
+    try:
+        return maybe_page_user(request, request.app.state.jobs)
+    except Exception:  # the error page is shown without a user instead
+        return None
+
+
 def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     def render(request: Request, problem: Problem) -> Response:
         if wants_json(request):
             return problem_response(request, problem)
+        # `request.state.back_links`: where a page route sends people back to, such as the
+        # results browser with the same filters, so an error never loses them.
         return templates.TemplateResponse(
             request,
             "error.html",
-            {"status": problem.status, "title": problem.title, "detail": problem.detail},
+            {"status": problem.status, "title": problem.title, "detail": problem.detail,
+             "user": _signed_in_user(request),
+             "back_links": getattr(request.state, "back_links", [])},
             status_code=problem.status,
             headers=problem.headers,
         )

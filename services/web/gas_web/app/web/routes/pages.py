@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from gas_core.jobs import InvalidCursor, JobStatus
+from gas_core.jobs import InvalidCursor, Job, JobStatus
 from gas_web.app.charts import summary_charts
 from gas_web.app.core.errors import Problem
-from gas_web.app.deps import Aws, Jobs, MaybeUser, PageJob, PageUser, Settings, Variants
+from gas_web.app.deps import Aws, Jobs, MaybeUser, PageJob, PageUser, Settings
 from gas_web.app.results import (
     RESULT_KINDS,
     RESULT_LABELS,
     ResultKind,
     availability,
     download_name,
-    ensure_available,
     failure_log,
     failure_log_download,
     presigned_download,
@@ -26,11 +24,11 @@ from gas_web.app.results import (
     restore_eta,
     result_key,
 )
-from gas_web.app.variants import IMPACTS, SORTS, VariantQuery
+from gas_web.app.web.routes import results
 
 router = APIRouter(include_in_schema=False)
+router.include_router(results.router)  # the results browser, variant detail and export
 JOBS_PER_PAGE = 20
-ROWS_PER_PAGE = 50
 
 
 def _render(request: Request, template: str, **context: Any) -> Response:
@@ -76,57 +74,26 @@ def job_page(request: Request, user: PageUser, job: PageJob) -> Response:
         restore_eta=restore_eta(job) if job.restore_tier else None,
         # The summary stays with the job whatever its storage state (it is never archived).
         charts=summary_charts(job.summary) if job.status is JobStatus.COMPLETED else [],
+        **_plp_panel(job, linked=state.ready),
     )
 
 
-@router.get("/jobs/{job_id}/results")
-def results_browser(
-    *,
-    request: Request,
-    user: PageUser,
-    job: PageJob,
-    variants: Variants,
-    gene: Annotated[str | None, Query(max_length=64)] = None,
-    consequence: Annotated[str | None, Query(max_length=64)] = None,
-    impact: Annotated[str | None, Query(max_length=16)] = None,
-    clinvar: Annotated[str | None, Query(max_length=64)] = None,
-    known: Annotated[str | None, Query(pattern="^(|known|novel)$")] = None,
-    max_af: Annotated[str | None, Query(max_length=16)] = None,
-    sort: Annotated[str, Query()] = "position",
-    order: Annotated[str, Query()] = "asc",
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-) -> Response:
-    ensure_available(job)
-    af = _parse_af(max_af)
-    query = VariantQuery(
-        gene=gene or None, consequence=consequence or None,
-        impact=impact if impact in IMPACTS else None, clinvar=clinvar or None,
-        known={"known": True, "novel": False}.get(known or ""), max_af=af,
-        sort=sort if sort in SORTS else "position", descending=order == "desc",
-    )
-    rows = variants.page(job, query, offset=(page - 1) * ROWS_PER_PAGE, limit=ROWS_PER_PAGE)
-    filters = {"gene": gene or "", "consequence": consequence or "", "impact": query.impact or "",
-               "clinvar": clinvar or "", "known": known or "",
-               "max_af": max_af if af is not None else ""}
-    return _render(
-        request, "results.html", user=user, job=job, rows=rows, filters=filters,
-        options=variants.filter_options(job), sort=query.sort,
-        order="desc" if query.descending else "asc", page=page,
-        pages=max(1, math.ceil(rows.total / ROWS_PER_PAGE)), charts=summary_charts(job.summary),
-        sorts=list(SORTS),
-    )
-
-
-def _parse_af(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        af = float(value)
-    except ValueError:
-        raise Problem(422, "Maximum allele frequency must be a number between 0 and 1.") from None
-    if not 0 <= af <= 1 or math.isnan(af):
-        raise Problem(422, "Maximum allele frequency must be a number between 0 and 1.")
-    return af
+def _plp_panel(job: Job, *, linked: bool) -> dict[str, Any]:
+    """The whole file's ClinVar P/LP variants for the job page (details need the table, so
+    they are linked only while the results are ready)."""
+    summary = job.summary or {}
+    hits = summary.get("clinvar_pathogenic")
+    if job.status is not JobStatus.COMPLETED or not isinstance(hits, list):
+        return {"plp": None}
+    entries = results.plp_entries(job, [h for h in hits if isinstance(h, dict)], {})
+    if not linked:
+        entries = [{**entry, "href": None} for entry in entries]
+    counts = summary.get("counts")
+    total = counts.get("clinvar_plp_variants") if isinstance(counts, dict) else None
+    if not isinstance(total, int):
+        total = summary.get("clinvar_pathogenic_count")
+    return {"plp": entries[:results.PLP_SHOWN], "plp_scope": "whole file",
+            "plp_total": total if isinstance(total, int) else len(entries)}
 
 
 @router.get("/jobs/{job_id}/log")
