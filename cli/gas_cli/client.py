@@ -15,9 +15,11 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlencode
 
 import click
 import httpx
@@ -33,6 +35,14 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+
+from gas_cli.filter_params import (
+    FilterUsageError,
+    combine,
+    find_saved,
+    parse_filters,
+    same_name,
+)
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_CONFIG_DIR = Path("~/.config/gas")
@@ -136,6 +146,20 @@ class GasClient:
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A streamed answer (a download), as `request` judges it; no read timeout between
+        the server's chunks beyond five minutes."""
+        try:
+            with self.http.stream(method, path, timeout=httpx.Timeout(30, read=300),
+                                  **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ClientError(_problem_text(response))
+                yield response
+        except httpx.HTTPError as error:
+            raise ClientError(f"the download failed: {error}") from None
 
     def result_url(self, job_id: str, kind: str) -> str:
         response = self.request("GET", f"/api/v1/jobs/{job_id}/results/{kind}",
@@ -455,35 +479,85 @@ def status(api_url: str | None, config_dir: Path, job_id: str, as_json: bool) ->
 @click.command()
 @client_options
 @click.argument("job_id")
-@click.option("--kind", type=click.Choice(RESULT_KINDS), default="vcf", show_default=True)
-@click.option("--out", "out", type=click.Path(path_type=Path),
+@click.option("--kind", type=click.Choice(RESULT_KINDS),
+              help="A whole result file: vcf (the default), tsv, summary or log.")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="Only the matching variants, e.g. impact=HIGH or gene=APP; repeat it (a "
+                   "key twice: either value). A saved filter's name works too.")
+@click.option("--saved", multiple=True, metavar="NAME", help="Apply your saved filter NAME.")
+@click.option("--preset", metavar="ID", help="A built-in filter: clinvar-plp, rare-coding, lof.")
+@click.option("--view", type=click.Choice(["variant", "transcript"]),
+              help="One row per variant (the server's default) or every transcript row.")
+@click.option("--carriers", type=click.Choice(["only", "all"]),
+              help="Only sites a sample carries (the default for files with samples), or all.")
+@click.option("--format", "file_format", type=click.Choice(["tsv", "vcf"]),
+              help="Of a filtered download: tsv (the default) or vcf (bgzipped).")
+@click.option("--out", "-o", "out", type=click.Path(path_type=Path),
               help="File or folder to write to (default: the result's own name, here).")
 @click.option("--force", is_flag=True, help="Replace the file if it exists.")
 def download(  # noqa: PLR0917 - click passes options positionally by name
-    api_url: str | None, config_dir: Path, job_id: str, kind: str, out: Path | None,
-    force: bool,
+    api_url: str | None, config_dir: Path, job_id: str, kind: str | None,
+    filters: tuple[str, ...], saved: tuple[str, ...], preset: str | None, view: str | None,
+    carriers: str | None, file_format: str | None, out: Path | None, force: bool,
 ) -> None:
-    """Download a result of a completed job."""
-    url = _context(api_url, config_dir).client().result_url(job_id, kind)
+    """Download a result of a completed job: a whole file (--kind), or exactly the variants
+    matching filters (--filter, --saved, --preset, --view, --carriers) as TSV or VCF."""
+    filtered = bool(filters or saved or preset or view or carriers or file_format)
+    if filtered and kind is not None:
+        raise FilterUsageError("--kind downloads a whole file; a filtered download takes "
+                               "--format tsv|vcf")
+    options = parse_filters(filters, saved=saved)  # before any request: bad keys exit 2 now
+    client = _context(api_url, config_dir).client()
+    if not filtered:
+        kind = kind or "vcf"
+        url = client.result_url(job_id, kind)
+        try:
+            with httpx.stream("GET", url, timeout=httpx.Timeout(30, read=300)) as response:
+                if response.status_code != 200:
+                    raise ClientError(f"the download failed (HTTP {response.status_code}).")
+                target = _save(response, out, force=force, default_name=f"{job_id}.{kind}")
+        except httpx.HTTPError as error:
+            raise ClientError(f"the download failed: {error}") from None
+        click.echo(f"Saved {target}")
+        return
+    saved_filters = (client.json("GET", "/api/v1/me/filters")["items"]
+                     if options.saved_names else [])
+    params = combine(*(find_saved(saved_filters, name) for name in options.saved_names),
+                     {"preset": preset}, options.params, {"view": view, "carriers": carriers})
+    file_format = file_format or "tsv"
+    suffix = "tsv" if file_format == "tsv" else "vcf.gz"
+    with client.stream("GET", f"/api/v1/jobs/{job_id}/variants/export",
+                       params={**params, "format": file_format}) as response:
+        target = _save(response, out, force=force,
+                       default_name=f"{job_id}.filtered.{suffix}")
+    if file_format == "tsv":
+        with target.open("rb") as handle:
+            rows = sum(1 for _ in handle) - 1  # below the header line
+        click.echo(f"Saved {target} ({rows:,} row{'' if rows == 1 else 's'})")
+    else:
+        click.echo(f"Saved {target}")
+
+
+def _save(response: httpx.Response, out: Path | None, *, force: bool, default_name: str) -> Path:
+    """Stream a download to its file: under a temporary name first (no half-written file
+    under the real name), never over an existing file without `force`."""
+    name = _file_name(response) or default_name
+    target = out / name if out is not None and out.is_dir() else (out or Path(name))
+    if target.exists() and not force:
+        raise ClientError(f"{target} exists; use --force to replace it.")
+    total = int(response.headers.get("content-length") or 0) or None
+    partial = target.with_name(target.name + ".part")
     try:
-        with httpx.stream("GET", url, timeout=httpx.Timeout(30, read=300)) as response:
-            if response.status_code != 200:
-                raise ClientError(f"the download failed (HTTP {response.status_code}).")
-            name = _file_name(response) or f"{job_id}.{kind}"
-            target = out / name if out is not None and out.is_dir() else (out or Path(name))
-            if target.exists() and not force:
-                raise ClientError(f"{target} exists; use --force to replace it.")
-            total = int(response.headers.get("content-length") or 0) or None
-            partial = target.with_name(target.name + ".part")
-            with _transfer_progress() as progress, partial.open("wb") as handle:
-                task = progress.add_task(f"Downloading {name}", total=total)
-                for chunk in response.iter_bytes():
-                    handle.write(chunk)
-                    progress.advance(task, len(chunk))
-            partial.replace(target)  # no half-written file under the real name
-    except httpx.HTTPError as error:
-        raise ClientError(f"the download failed: {error}") from None
-    click.echo(f"Saved {target}")
+        with _transfer_progress() as progress, partial.open("wb") as handle:
+            task = progress.add_task(f"Downloading {name}", total=total)
+            for chunk in response.iter_bytes():
+                handle.write(chunk)
+                progress.advance(task, len(chunk))
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+    return target
 
 
 def _file_name(response: httpx.Response) -> str | None:
@@ -493,6 +567,64 @@ def _file_name(response: httpx.Response) -> str | None:
         return None
     name = Path(match.group(1)).name  # never a path from the server
     return name if name not in ("", ".", "..") else None
+
+
+@click.command()
+@client_options
+@click.option("--save", "save_as", metavar="NAME",
+              help="Save the --filter parameters as your filter NAME.")
+@click.option("--filter", "pairs", multiple=True, metavar="KEY=VALUE",
+              help="With --save: a parameter of the filter, as for `gas download`; repeat it.")
+@click.option("--delete", "delete_name", metavar="NAME", help="Delete your saved filter NAME.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one filter per line).")
+def filters(  # noqa: PLR0917 - click passes options positionally by name
+    api_url: str | None, config_dir: Path, save_as: str | None, pairs: tuple[str, ...],
+    delete_name: str | None, as_json: bool,
+) -> None:
+    """List your saved filters (use one with `gas download JOB --saved NAME`), save one
+    (--save NAME --filter KEY=VALUE ...) or delete one (--delete NAME)."""
+    if save_as is not None and delete_name is not None:
+        raise FilterUsageError("use --save or --delete, not both")
+    if pairs and save_as is None:
+        raise FilterUsageError("--filter goes with --save NAME here")
+    client = _context(api_url, config_dir).client()
+    if save_as is not None:
+        _save_filter(client, save_as, pairs)
+        return
+    items = client.json("GET", "/api/v1/me/filters")["items"]
+    if delete_name is not None:
+        _delete_filter(client, items, delete_name)
+        return
+    if as_json:
+        for item in items:
+            click.echo(json.dumps(item))
+        return
+    if not items:
+        click.echo("No saved filters yet: save one on a results page, or with "
+                   "`gas filters --save NAME --filter KEY=VALUE`.")
+        return
+    for item in items:  # name, the parameters as the API takes them, the id
+        click.echo("\t".join((item["name"], urlencode(item["params"]), item["id"])))
+
+
+def _save_filter(client: GasClient, name: str, pairs: tuple[str, ...]) -> None:
+    options = parse_filters(pairs)
+    if options.saved_names:
+        raise FilterUsageError(f"--filter {options.saved_names[0]!r} is not KEY=VALUE")
+    if not options.params:
+        raise FilterUsageError("--save needs at least one --filter KEY=VALUE")
+    saved = client.json("POST", "/api/v1/me/filters",
+                        json={"name": name, "params": options.params})
+    click.echo(f"Saved filter {saved['name']!r}: {urlencode(saved['params'])}")
+
+
+def _delete_filter(client: GasClient, items: list[dict[str, Any]], name: str) -> None:
+    for item in items:
+        if same_name(item["name"], name):
+            client.request("DELETE", f"/api/v1/me/filters/{item['id']}")
+            click.echo(f"Deleted saved filter {item['name']!r}.")
+            return
+    raise FilterUsageError(f"you have no saved filter named {name!r}")
 
 
 @click.command()

@@ -1,7 +1,7 @@
 """The `gas` command.
 
-The client commands (login, submit, jobs, status, download, upgrade, downgrade) need only the
-`gas-cli` package. The operator and developer commands load their modules, and so their
+The client commands (login, submit, jobs, status, download, filters, upgrade, downgrade) need
+only the `gas-cli` package. The operator and developer commands load their modules, and so their
 dependencies, only when they run; without the extra that brings those dependencies they say
 which one to install.
 """
@@ -96,6 +96,7 @@ cli.add_command(client.submit)
 cli.add_command(client.jobs)
 cli.add_command(client.status)
 cli.add_command(client.download)
+cli.add_command(client.filters)
 cli.add_command(client.upgrade)
 cli.add_command(client.downgrade)
 

@@ -116,7 +116,7 @@ def test_concurrent_saves_of_one_name_keep_exactly_one(
 
 @pytest.mark.parametrize(("params", "message"), [
     ({"impact": "HIGH", "page": "2"}, "Unknown filter parameter 'page'"),
-    ({"gene": "A" * 201}, "more than 200 characters"),
+    ({"gene": "A" * 513}, "more than 512 characters"),
     ({"gene": ["APP", "SOD1"]}, "must be a single value"),
     ({"gene": "APP\nx"}, "control characters"),
     ({"gene": "  ", "impact": ""}, "at least one parameter"),

@@ -42,10 +42,10 @@ from gas_core.jobs.keys import (
 from gas_core.jobs.store import TableStore
 
 # The query parameters a filter may hold: the results browser's, API's and CLI's names.
-# (`order`, asc|desc, is the results page's spelling of the sort direction.)
+# (The sort direction is `order`, asc|desc, as the API and the page spell it.)
 FILTER_PARAMETERS = (
     "preset", "gene", "consequence", "impact", "clinvar", "known", "max_af", "af_field",
-    "keep_no_af", "view", "carriers", "zygosity", "sample", "sort", "desc", "order",
+    "keep_no_af", "view", "carriers", "zygosity", "sample", "sort", "order",
 )
 # Parameters whose values are a fixed set: a saved filter never holds one the API refuses.
 PARAMETER_CHOICES = {
@@ -56,7 +56,7 @@ PARAMETER_CHOICES = {
 }
 MAX_SAVED_FILTERS = 50
 MAX_NAME_LENGTH = 80
-MAX_VALUE_LENGTH = 200
+MAX_VALUE_LENGTH = 512  # the longest the variants API takes (a comma list of terms)
 
 
 class InvalidFilter(ValueError):

@@ -100,7 +100,7 @@ def test_the_filter_past_the_cap_is_refused_until_one_is_deleted(
 
 @pytest.mark.parametrize(("params", "field", "detail"), [
     ({"impact": "HIGH", "colour": "red"}, "params", "Unknown filter parameter 'colour'"),
-    ({"gene": "A" * 201}, "params", "more than 200 characters"),
+    ({"gene": "A" * 513}, "params", "more than 512 characters"),
     ({"view": "rows"}, "params", "'view' must be one of variant, transcript"),
     ({}, "params", "at least one parameter"),
 ])
