@@ -121,6 +121,7 @@ def test_concurrent_saves_of_one_name_keep_exactly_one(
     ({"gene": "APP\nx"}, "control characters"),
     ({"gene": "  ", "impact": ""}, "at least one parameter"),
     ({"view": "row"}, "'view' must be one of variant, transcript"),
+    ({"known": "novel"}, "'known' must be one of true, false"),
     ({"max_af": "nan"}, "'max_af' must be a number between 0 and 1"),
     ({"max_af": 2}, "'max_af' must be a number between 0 and 1"),
 ])

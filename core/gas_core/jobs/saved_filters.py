@@ -49,6 +49,8 @@ FILTER_PARAMETERS = (
 )
 # Parameters whose values are a fixed set: a saved filter never holds one the API refuses.
 PARAMETER_CHOICES = {
+    "known": ("true", "false"),
+    "keep_no_af": ("true", "false"),
     "view": ("variant", "transcript"),
     "carriers": ("only", "all"),
     "zygosity": ("het", "hom_alt", "hom_ref", "missing"),

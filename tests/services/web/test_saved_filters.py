@@ -238,3 +238,27 @@ def test_the_partial_links_each_saved_filter_and_offers_to_save_the_view(
     assert f'action="{results}/saved-filters/{saved.filter_id}/delete"' in html
     assert html.count('value="TOKEN"') == 2  # both forms carry the CSRF token
     assert "<script" not in html and not re.search(r"\son[a-z]+=", html)  # CSP: no inline JS
+
+
+def test_the_results_page_shows_saved_filters_and_the_note_of_the_last_save(
+    client: TestClient, signed_in: Job
+) -> None:
+    job = signed_in
+    results = f"/jobs/{job.job_id}/results"
+    page = client.get(f"{results}?impact=HIGH&known=known&page=1")
+    assert page.status_code == 200, page.text
+    assert 'id="saved-filters"' in page.text
+    assert "None yet." in page.text
+    # The view's own parameters, as the API spells them, go with the save form.
+    assert 'name="params" value="impact=HIGH&amp;known=true"' in page.text
+
+    saved = client.post(f"{results}/saved-filters", data={
+        "csrf_token": csrf(client), "name": "High known", "params": "impact=HIGH&known=true"})
+    assert saved.status_code == 303
+    after = client.get(saved.headers["location"])
+    assert "Saved this filter as “High known”." in after.text
+    assert f'href="{results}?impact=HIGH&amp;known=true"' in after.text
+    assert 'aria-current="true">High known</a>' in after.text  # the view shown is that filter
+    again = client.get(f"{results}?gene=APP")
+    assert "Saved this filter as" not in again.text  # a note is shown once
+    assert ">High known</a>" in again.text

@@ -26,8 +26,12 @@ MAX_QUERY_LENGTH = 4000
 
 
 def current_params(pairs: Any) -> dict[str, str]:
-    """The filter parameters among a query's (name, value) pairs, empty ones left out."""
-    return {name: value for name, value in pairs if name in FILTER_PARAMETERS and value}
+    """The filter parameters among a query's (name, value) pairs, empty ones left out, as the
+    API spells them (older results links said known=known|novel)."""
+    params = {name: value for name, value in pairs if name in FILTER_PARAMETERS and value}
+    if params.get("known") in ("known", "novel"):
+        params["known"] = "true" if params["known"] == "known" else "false"
+    return params
 
 
 def saved_filters_context(request: Request, user: UserProfile) -> dict[str, Any]:
