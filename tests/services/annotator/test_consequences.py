@@ -41,7 +41,17 @@ def test_csq_names_become_sequence_ontology_terms_ordered_by_severity(
         ("5K>5KLL", "inframe_insertion", "p.Lys5delinsLysLeuLeu"),
         ("7AG>7AC", "missense_variant", "p.Gly8Cys"),
         ("7AG>7ACW", "inframe_insertion", "p.Gly8delinsCysTrp"),
-        ("odd", "missense_variant", "odd"),
+        # csq notation never passes through: unknown forms are HGVS's "effect unknown".
+        ("odd", "missense_variant", "p.?"),
+        # A lost stop: csq names the residue at the old stop's place, '?' when it cannot say.
+        ("354*>354?", "stop_lost&inframe_deletion&splice_region_variant", "p.Ter354?"),
+        ("339*>339Q", "stop_lost", "p.Ter339GlnextTer?"),
+        ("339*>339QRS*", "stop_lost", "p.Ter339GlnextTer3"),
+        ("339*", "stop_retained_variant", "p.Ter339="),
+        ("1M>1I", "start_lost", "p.Met1?"),
+        # A frameshift is named at its first changed residue; one that stops at once is nonsense.
+        ("344SYLLHGTVSE*>344SVPPPWNSLRV", "frameshift_variant", "p.Tyr345fs"),
+        ("63WKKLGRSV*>63*", "frameshift_variant", "p.Trp63Ter"),
     ],
 )
 def test_amino_acid_changes_become_hgvs_protein_notation(
@@ -51,9 +61,11 @@ def test_amino_acid_changes_become_hgvs_protein_notation(
 
 
 def test_columnar_protein_changes_agree_with_the_scalar_function() -> None:
-    aa = ["717V>717I", "315K", "12Q>12*", "453IYNT>453LQ*", "3GLGLW>3W", "", "1M>1I", "4W>4W"]
+    aa = ["717V>717I", "315K", "12Q>12*", "453IYNT>453LQ*", "3GLGLW>3W", "", "1M>1I", "4W>4W",
+          "339*>339Q", "354*>354?", "339*", "12*>12*"]
     so = ["missense_variant", "synonymous_variant", "stop_gained", "frameshift_variant",
-          "inframe_deletion", "intron_variant", "start_lost", "stop_retained_variant"]  # fmt: skip
+          "inframe_deletion", "intron_variant", "start_lost", "stop_retained_variant",
+          "stop_lost", "stop_lost", "stop_retained_variant", "stop_retained_variant"]  # fmt: skip
     got = _protein_changes(pa.array(aa), pa.array(so)).to_pylist()
     expected = [cq.protein_change(a, s) if a else None for a, s in zip(aa, so, strict=True)]
     assert got == expected

@@ -29,6 +29,7 @@ from gas_annotator.engine.chunk_models import ChunkContext, ChunkResult
 from gas_annotator.engine.errors import InputError, ReferenceMismatch
 from gas_annotator.engine.limits import InputLimits
 from gas_annotator.engine.outputs import Joiner, Outputs, finish_outputs, output_paths, stem_of
+from gas_annotator.engine.population_af import af_columns, af_metadata, known_files
 from gas_annotator.engine.validate import ChunkPlan, ChunkSpec, Validator, check_mismatch_rate
 from gas_annotator.reference import Bundle, BundleError, load_bundle
 from gas_annotator.reference.demo_example import REAL_DATA_ON_DEMO
@@ -281,16 +282,15 @@ def _context(
     return ChunkContext(
         fasta=str(bundle.fasta),
         gff=str(gff) if gff else None,
-        known=[
-            (str(path), k.id_is_rsid, k.af_field, k.clnsig_field)
-            for k, path in bundle.known_paths()
-        ],
+        known=known_files(bundle),
         genes=str(bundle.genes),
         mane=str(mane) if mane else None,
         to_user=to_user,
         context_distance=options.context_distance,
         norm_window_records=options.norm_window_records,
         known_region_gap_bp=options.known_region_gap_bp,
+        af_columns=af_columns(bundle),
+        parquet_metadata=af_metadata(bundle),
     )
 
 

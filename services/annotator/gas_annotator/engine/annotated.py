@@ -3,7 +3,7 @@ C++) and the INFO fields our pass needs, without a separate `bcftools query`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from gas_annotator.engine.arrowkit import scatter, whole
+from gas_annotator.engine.genotypes import listed, listed_genotypes, sample_names, scan_carriers
 
 # What our pass reads per record (from the annotated VCF text, see read_annotated).
 QUERY_COLUMNS = ("chrom", "pos", "ref", "alt", "id", "bcsq", "known_id", "clnsig", "af")
@@ -48,10 +49,16 @@ class AnnotatedText:
     # before the new INFO when the span starts at the ID (duplicates.py).
     extra_info: pa.Array | None = None
     prefix: pa.Array | None = None
+    samples: list[str] = field(default_factory=list)
+    # Per record: carriers (and the listed genotypes); None for a sites-only file.
+    genotypes: pa.Table | None = None
+    # INFO key of each extra population-AF column (af_<name> -> GAS_AF_<NAME>).
+    af_keys: dict[str, str] = field(default_factory=dict)
 
 
-def _empty_query() -> pa.Table:
+def _empty_query(af_keys: dict[str, str]) -> pa.Table:
     types = {n: pa.string() for n in QUERY_COLUMNS} | {"pos": pa.int64(), "af": pa.float64()}
+    types |= dict.fromkeys(af_keys, pa.float64())
     return pa.table({n: pa.array([], t) for n, t in types.items()})
 
 
@@ -77,9 +84,15 @@ def missing_dot(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return whole(pc.if_else(pc.equal(values, "."), pa.scalar(None, pa.string()), values))
 
 
-def read_annotated(path: Path) -> AnnotatedText:
+def read_annotated(path: Path, af_keys: dict[str, str] | None = None) -> AnnotatedText:
     """Parse the fixed columns of a VCF text file in C++ (pyarrow) and pull the INFO fields we
-    need out of INFO: what ``bcftools query`` printed, without a separate pass."""
+    need out of INFO: what ``bcftools query`` printed, without a separate pass.
+
+    ``af_keys``: the extra population-AF columns to read (column -> INFO key). Sample columns
+    are read only for files with at most genotypes.MAX_LISTED_SAMPLES samples; larger files
+    get their carrier count from a scan of the text (genotypes.scan_carriers).
+    """
+    af_keys = dict(af_keys or {})
     with path.open("rb") as handle:
         header = bytearray()
         for line in iter(handle.readline, b""):
@@ -87,19 +100,26 @@ def read_annotated(path: Path) -> AnnotatedText:
             if line.startswith(b"#CHROM"):
                 break
         offset = len(header)
+        samples = sample_names(bytes(header))
         if offset >= path.stat().st_size:
             none = np.zeros(0, dtype=np.int64)
             return AnnotatedText(
-                path, bytes(header), offset, _empty_query(), pa.array([], pa.string()), none, none
-            )
+                path, bytes(header), offset, _empty_query(af_keys), pa.array([], pa.string()),
+                none, none, samples=samples, af_keys=af_keys,
+            )  # fmt: skip
         handle.seek(offset)
+        columns = list(_FIXED)
+        if samples:
+            columns.append("f8")
+        if listed(len(samples)):
+            columns += [f"f{9 + i}" for i in range(len(samples))]
         raw = pacsv.read_csv(
             handle,
             read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=8 << 20),
             parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
             convert_options=pacsv.ConvertOptions(
-                include_columns=_FIXED,
-                column_types=dict.fromkeys(_FIXED, pa.string()),
+                include_columns=columns,
+                column_types=dict.fromkeys(columns, pa.string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -108,7 +128,7 @@ def read_annotated(path: Path) -> AnnotatedText:
     info_start = np.sum(lengths[:7], axis=0) + 7
     info = whole(raw.column("f7"))
     dot = pa.scalar(".", pa.string())
-    values = info_values(info, list(_INFO_KEYS.values()))
+    values = info_values(info, [*_INFO_KEYS.values(), *af_keys.values()])
 
     def value(column: str) -> pa.Array:
         return missing_dot(values[_INFO_KEYS[column]])
@@ -126,8 +146,23 @@ def read_annotated(path: Path) -> AnnotatedText:
             "known_id": value("known_id"),
             "clnsig": value("clnsig"),
             "af": pc.cast(value("af"), pa.float64()),
+            **{name: _frequency(values[key]) for name, key in af_keys.items()},
         }
     )  # fmt: skip
+    genotypes = None
+    if samples:
+        fmt = whole(raw.column("f8"))
+        if listed(len(samples)):
+            genotypes = listed_genotypes(
+                fmt, [whole(raw.column(f"f{9 + i}")) for i in range(len(samples))]
+            )
+        else:
+            has_gt = pc.or_(pc.equal(fmt, "GT"), pc.starts_with(fmt, "GT:"))
+            carriers = scan_carriers(
+                path, offset, info_start + lengths[7] + 1,
+                has_gt.to_numpy(zero_copy_only=False),
+            )  # fmt: skip
+            genotypes = pa.table({"carriers": pa.array(carriers, pa.int32())})
     return AnnotatedText(
         path,
         bytes(header),
@@ -136,6 +171,20 @@ def read_annotated(path: Path) -> AnnotatedText:
         info,
         info_start,
         lengths[7],
-        fixed=raw.drop_columns(["f7"]),
-        known_raw=pa.table({key: values[key] for key in ("GAS_KNOWN_ID", "GAS_AF", "GAS_CLNSIG")}),
+        fixed=raw.select([f"f{i}" for i in range(7)]),
+        known_raw=pa.table(
+            {
+                key: values[key]
+                for key in ("GAS_KNOWN_ID", "GAS_AF", "GAS_CLNSIG", *af_keys.values())
+            }
+        ),
+        samples=samples,
+        genotypes=genotypes,
+        af_keys=af_keys,
     )
+
+
+def _frequency(values: pa.Array) -> pa.Array:
+    """An AF value as annotate wrote it (a float htslib parsed, one per ALT after the split, or
+    '.') as float64."""
+    return whole(pc.cast(missing_dot(values), pa.float64()))

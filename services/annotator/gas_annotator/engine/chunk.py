@@ -22,11 +22,12 @@ import pysam.bcftools
 from pysam.utils import SamtoolsError
 
 from gas_annotator.engine.annotated import read_annotated
-from gas_annotator.engine.chunk_models import ChunkContext, ChunkResult, Staged
+from gas_annotator.engine.chunk_models import DEFAULT_AF_KEY, ChunkContext, ChunkResult, Staged
 from gas_annotator.engine.duplicates import share_known
 from gas_annotator.engine.errors import InputError
 from gas_annotator.engine.gene_context import load_genes, load_mane
-from gas_annotator.engine.rows import our_pass, write_rows
+from gas_annotator.engine.genotypes import samples_metadata
+from gas_annotator.engine.rows import our_pass, tsv_columns, write_rows
 from gas_annotator.engine.validate import ChunkSpec
 from gas_annotator.engine.vcf_splice import OUR_INFO, new_texts, our_info, write_vcf_member
 
@@ -120,8 +121,8 @@ def bcftools_stages(spec: ChunkSpec, ctx: ChunkContext) -> Staged:  # noqa: PLR0
     # Known variants, our header lines and the user's contig names in one pass (one per known
     # source); the last pass writes plain VCF text, which our pass reads and rewrites once
     # (no bcftools query, no second annotate with a tab file of our fields).
-    sources = [(path, known_columns(id_is_rsid, af, clnsig)) for path, id_is_rsid, af, clnsig
-               in ctx.known]  # fmt: skip
+    sources = [(k.path, known_columns(k.id_is_rsid, k.af, k.clnsig, k.extra_af))
+               for k in ctx.known]  # fmt: skip
     sources = [(path, columns) for path, columns in sources if columns] or [("", "")]
     # Without regions the synced reader streams the known file from its first record up to
     # the chunk; -R jumps there through both indexes (see known_regions).
@@ -186,14 +187,18 @@ def python_stages(spec: ChunkSpec, ctx: ChunkContext, staged: Staged) -> ChunkRe
         return now
 
     t = time.perf_counter()
-    text = share_known(read_annotated(annotated))
+    af_keys = {name: key for name, key in ctx.af_columns if key != DEFAULT_AF_KEY}
+    text = share_known(read_annotated(annotated, af_keys))
     t = stage("read", t)
 
-    rows, per_variant, stats = our_pass(text.table, spec.contig, ctx)
+    rows, per_variant, stats = our_pass(
+        text.table, spec.contig, ctx, samples=text.samples, genotypes=text.genotypes
+    )
     t = stage("ours", t)
     tsv = work / "rows.tsv"
     arrow = work / "rows.arrow"
-    write_rows(rows, tsv, arrow)
+    metadata = {**ctx.parquet_metadata, **samples_metadata(text.samples)}
+    write_rows(rows, tsv, arrow, samples=text.samples, metadata=metadata)
     t = stage("rows", t)
 
     # The chunk's VCF lines as BGZF blocks: the job process only concatenates them.
@@ -223,6 +228,7 @@ def python_stages(spec: ChunkSpec, ctx: ChunkContext, staged: Staged) -> ChunkRe
         stats=stats,
         log=log,
         header=text.header,
+        tsv_columns=tsv_columns(text.samples),
     )
 
 
@@ -306,14 +312,21 @@ def _run_csq(ctx: ChunkContext, normed: Path, out: Path, work: Path, log: list[s
         raise
 
 
-def known_columns(id_is_rsid: bool, af: str | None, clnsig: str | None) -> str:
+def known_columns(
+    id_is_rsid: bool,
+    af: str | None,
+    clnsig: str | None,
+    extra_af: tuple[tuple[str, str], ...] = (),
+) -> str:
     columns = []
     if id_is_rsid:
         columns += ["+ID", "INFO/GAS_KNOWN_ID:=ID"]
     if af:
-        columns.append(f"INFO/GAS_AF:=INFO/{af}")
+        columns.append(f"INFO/{DEFAULT_AF_KEY}:=INFO/{af}")
     if clnsig:
         columns.append(f"INFO/GAS_CLNSIG:=INFO/{clnsig}")
+    # Every other population AF field under its own key (annotate copies its header line).
+    columns += [f"INFO/{ours}:=INFO/{theirs}" for theirs, ours in extra_af]
     return ",".join(columns)
 
 
@@ -330,7 +343,7 @@ def warm_up(ctx: ChunkContext, contig: str, scratch: Path) -> None:
         f"{contig}\t100\trs1\tA\tG\t.\t.\tBCSQ=missense|G|T1.1|protein_coding|+|10V>10I|100A>G\n"
         f"{contig}\t200\t.\tAC\tA\t.\t.\tGAS_KNOWN_ID=rs2;GAS_CLNSIG=pathogenic;GAS_AF=0.1\n"
     )
-    text = read_annotated(sample)
+    text = read_annotated(sample, {n: k for n, k in ctx.af_columns if k != DEFAULT_AF_KEY})
     _rows, per_variant, _stats = our_pass(text.table, contig, ctx)
     our_info(per_variant)
     sample.unlink()

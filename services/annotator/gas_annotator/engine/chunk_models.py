@@ -7,12 +7,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The INFO key our annotate pass gives the bundle's default AF field (allele_frequency).
+DEFAULT_AF_KEY = "GAS_AF"
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """One known-variant file and which of its INFO fields annotate copies into ours."""
+
+    path: str
+    id_is_rsid: bool
+    af: str | None  # the default AF field -> GAS_AF
+    clnsig: str | None
+    extra_af: tuple[tuple[str, str], ...] = ()  # (its INFO field, our GAS_AF_<NAME> key)
+
 
 @dataclass(frozen=True)
 class ChunkContext:
     fasta: str
     gff: str | None
-    known: list[tuple[str, bool, str | None, str | None]]  # path, id_is_rsid, af, clnsig
+    known: list[KnownFile]
     genes: str
     mane: str | None
     to_user: dict[str, str]  # bundle contig -> user's name
@@ -21,6 +35,10 @@ class ChunkContext:
     known_region_gap_bp: int = 10_000
     local_csq: bool = True
     presort: bool = False
+    # The af_<name> result columns in display order, each with the INFO key it is read from
+    # (DEFAULT_AF_KEY for the one allele_frequency copies), and the Parquet metadata naming them.
+    af_columns: tuple[tuple[str, str], ...] = ()
+    parquet_metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -39,6 +57,7 @@ class ChunkResult:
     log: list[str] = field(default_factory=list)
     # The VCF header (every chunk's is the same); ``vcf`` is the body, BGZF without EOF block.
     header: bytes = b""
+    tsv_columns: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -24,6 +24,7 @@ def chunk_stats(
     detail: pa.Table,
     chrom: str,
     variant_of_row: np.ndarray[Any, np.dtype[np.int64]],
+    carriers: pa.Array | None = None,
 ) -> dict[str, Any]:
     def counts(array: pa.Array | pa.ChunkedArray) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -77,6 +78,9 @@ def chunk_stats(
         "transitions": transitions,
         "transversions": snvs - transitions,
         "pathogenic_count": len(patho_idx),
+        "carrier_variants": int(pc.sum(pc.greater(carriers, 0)).as_py() or 0)
+        if carriers is not None
+        else 0,
         "pathogenic": hits,
     }
 

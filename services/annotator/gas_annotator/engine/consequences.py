@@ -117,30 +117,61 @@ AA3: Final[dict[str, str]] = {
     "U": "Sec", "O": "Pyl", "X": "Xaa",
 }  # fmt: skip
 
-_AA_CHANGE = re.compile(r"^(\d+)([A-Z*]+)(?:>(\d+)([A-Z*]+))?$")
+_AA_CHANGE = re.compile(r"^(\d+)([A-Z*]+)(?:>(\d+)([A-Z*?]+))?$")
+
+# Every protein change we write matches this (HGVS p. short forms, three-letter codes).
+_AA3_RE = (
+    "(?:Ala|Arg|Asn|Asp|Cys|Gln|Glu|Gly|His|Ile|Leu|Lys|Met|Phe|Pro|Ser|Thr|Trp|Tyr|Val|Ter|Sec|"
+    "Pyl|Xaa)"
+)
+HGVS_P_REGEX: Final[str] = (
+    rf"^p\.(?:\?|{_AA3_RE}\d+(?:="
+    rf"|\?"
+    rf"|{_AA3_RE}"
+    rf"|{_AA3_RE}?fs(?:Ter(?:\d+|\?))?"
+    rf"|{_AA3_RE}ext(?:Ter(?:\d+|\?))"
+    rf"|(?:_{_AA3_RE}\d+)?(?:del|delins(?:{_AA3_RE})+)"
+    rf"))$"
+)
 
 
 def _three(seq: str) -> str:
     return "".join(AA3.get(a, "Xaa") for a in seq)
 
 
-def protein_change(aa: str, consequence: str) -> str:  # noqa: PLR0911 - one return per HGVS form
+def protein_change(aa: str, consequence: str) -> str:  # noqa: PLR0911, PLR0912 - one return per HGVS form
     """csq's amino-acid field (``717V>717I``, ``315K``, ``3GLGLW>3W``) as HGVS p. notation.
 
     Follows the HGVS short forms: ``p.Val717Ile``, ``p.Lys315=``, ``p.Gln12Ter``,
-    ``p.Ile453fs``, ``p.Gly3_Leu6del``, ``p.Lys5delinsLysLeu``. Anything csq prints that does
-    not parse is returned unchanged rather than guessed at.
+    ``p.Ile453fs``, ``p.Gly3_Leu6del``, ``p.Lys5delinsLysLeu``; a lost stop ``p.Ter339GlnextTer?``
+    (csq names the residue replacing the stop, not where the new one is) or ``p.Ter354?`` when
+    csq cannot say (``354*>354?``); a lost start ``p.Met1?`` (translation may start elsewhere:
+    HGVS's form, as VEP writes it). csq shortens long sequences with ``..``; what does not parse
+    becomes ``p.?`` (effect on the protein unknown): csq's own notation never reaches the outputs.
     """
-    match = _AA_CHANGE.match(aa)
+    if ".." in aa and "frameshift" not in consequence:
+        return "p.?"  # a shortened sequence: the changed residues are not all known
+    match = _AA_CHANGE.match(aa.replace("..", ""))
     if not match:
-        return aa
+        return "p.?"
     pos = int(match.group(1))
     ref = match.group(2)
     alt = match.group(4)
     if alt is None:
         return f"p.{_three(ref[:1])}{pos}="
+    if ref[0] == "*" and alt[0] != "*":
+        # Stop lost: csq gives the residue now at the stop's place, and the rest of the new
+        # tail up to the next stop when it reached one.
+        if "?" in alt:
+            return f"p.Ter{pos}?"
+        stop = alt.find("*")
+        return f"p.Ter{pos}{_three(alt[0])}ext" + (f"Ter{stop}" if stop > 0 else "Ter?")
+    if "?" in alt:
+        return f"p.{_three(ref[:1])}{pos}?"
+    if "start_lost" in consequence and pos == 1:
+        return "p.Met1?"
     if "frameshift" in consequence:
-        return f"p.{_three(ref[:1])}{pos}fs"
+        return _frameshift(pos, ref, alt)
     if len(ref) == 1 and len(alt) == 1:
         if ref == alt:
             return f"p.{_three(ref)}{pos}="
@@ -170,6 +201,19 @@ def protein_change(aa: str, consequence: str) -> str:  # noqa: PLR0911 - one ret
         at = first - 1 if start else pos
         return f"p.{_three(anchor)}{at}delins{_three(anchor + a)}"
     return f"p.{span}delins{_three(a)}"
+
+
+def _frameshift(pos: int, ref: str, alt: str) -> str:
+    """HGVS short form of a frameshift, at its first changed residue (``p.Ile453fs``); a shift
+    whose first changed residue is a stop is a nonsense change (``p.Trp63Ter``, as HGVS asks)."""
+    i = 0
+    while i < min(len(ref), len(alt)) and ref[i] == alt[i]:
+        i += 1
+    if i >= len(ref):
+        return f"p.{_three(ref[:1])}{pos}fs"
+    if i < len(alt) and alt[i] == "*":
+        return f"p.{_three(ref[i])}{pos + i}Ter"
+    return f"p.{_three(ref[i])}{pos + i}fs"
 
 
 _PATHOGENIC = re.compile(r"(^|[,/|&;])\s*(likely_)?pathogenic\s*($|[,/|&;])", re.IGNORECASE)

@@ -42,6 +42,8 @@ def share_known(text: AnnotatedText) -> AnnotatedText:
     rows = np.flatnonzero(shared)
     if len(rows) == 0:
         return text
+    # The extra population-AF fields are copied like GAS_AF (annotate writes them after ours).
+    known_keys = (*_KNOWN_KEYS, *text.af_keys.items())
     take = pa.array(rows)
     group = pa.table(
         {
@@ -50,16 +52,16 @@ def share_known(text: AnnotatedText) -> AnnotatedText:
             "ref": pc.take(q.column("ref"), take),
             "alt": pc.fill_null(pc.take(q.column("alt"), take), ""),
             # As written: a copy that got "GAS_AF=." gives "." to the others.
-            **{name: pc.take(text.known_raw.column(key), take) for name, key in _KNOWN_KEYS},
+            **{name: pc.take(text.known_raw.column(key), take) for name, key in known_keys},
         }
     )
     firsts = group.group_by(["pos", "ref", "alt"], use_threads=False).aggregate(
-        [(name, "first") for name, _key in _KNOWN_KEYS]
+        [(name, "first") for name, _key in known_keys]
     )
     joined = group.join(firsts, ["pos", "ref", "alt"], use_threads=False).sort_by("row")
     missing = {
         name: pc.and_(pc.is_null(joined.column(name)), pc.is_valid(joined.column(f"{name}_first")))
-        for name, _key in _KNOWN_KEYS
+        for name, _key in known_keys
     }
     needs = np.zeros(len(rows), dtype=np.bool_)
     for mask in missing.values():
@@ -71,7 +73,7 @@ def share_known(text: AnnotatedText) -> AnnotatedText:
     n = len(pos)
     filled: dict[str, pa.Array] = {}
     extra_parts = []
-    for name, key in _KNOWN_KEYS:
+    for name, key in known_keys:
         gained = pc.filter(missing[name], pa.array(needs))
         value = pc.if_else(gained, fix.column(f"{name}_first"), pa.scalar(None, pa.string()))
         extra_parts.append(pc.binary_join_element_wise(f"{key}=", value, ""))
@@ -92,6 +94,11 @@ def share_known(text: AnnotatedText) -> AnnotatedText:
                     patched(q.column("af"), pc.cast(filled["af"], pa.float64())))
         .set_column(q.schema.get_field_index("id"), "id", patched(q.column("id"), new_id))
     )  # fmt: skip
+    for name in text.af_keys:
+        table = table.set_column(
+            table.schema.get_field_index(name), name,
+            patched(table.column(name), pc.cast(filled[name], pa.float64())),
+        )  # fmt: skip
 
     text.table = table
     text.extra_info = scatter(extra, fixed_rows, n)

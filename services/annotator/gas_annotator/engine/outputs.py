@@ -82,11 +82,9 @@ class Joiner:
         # Concatenated BGZF members: the header's, then each chunk's (compressed by its worker).
         self.vcf = self.vcf_part.open("wb")
         self.tsv = self.tsv_part.open("wb")
-        self.tsv.write(("\t".join(TSV_SCHEMA.names) + "\n").encode())
-        self.parquet = pq.ParquetWriter(
-            str(self.parquet_part), TSV_SCHEMA, compression="zstd",
-            use_dictionary=_DICTIONARY_COLUMNS,
-        )  # fmt: skip
+        # Opened with the first chunk: its rows carry the columns (AF fields, genotypes) and
+        # the Parquet metadata, which depend on the bundle and the input's samples.
+        self.parquet: pq.ParquetWriter | None = None
 
     def add(self, result: ChunkResult) -> None:
         self.pending[result.index] = result
@@ -106,12 +104,17 @@ class Joiner:
             shutil.copyfileobj(src, self.vcf, 1 << 20)
         result.vcf.unlink(missing_ok=True)
         t1 = time.perf_counter()
+        if self.next_index == 0:
+            self.tsv.write(("\t".join(result.tsv_columns or TSV_SCHEMA.names) + "\n").encode())
         with result.tsv.open("rb") as src:
             shutil.copyfileobj(src, self.tsv, 1 << 20)
         result.tsv.unlink(missing_ok=True)
         t2 = time.perf_counter()
         with pa.memory_map(str(result.arrow)) as source:
             reader = pa.ipc.open_file(source)
+            if self.parquet is None:
+                self._open(reader.schema, result.tsv_columns)
+            assert self.parquet is not None
             for i in range(reader.num_record_batches):
                 self.parquet.write_batch(reader.get_batch(i), row_group_size=self.row_group)
         result.arrow.unlink(missing_ok=True)
@@ -119,11 +122,22 @@ class Joiner:
         for key, value in (("vcf", t1 - t0), ("tsv", t2 - t1), ("parquet", t3 - t2)):
             self.seconds[key] += value
 
+    def _open(self, schema: pa.Schema, tsv_columns: list[str]) -> None:
+        del tsv_columns
+        self.parquet = pq.ParquetWriter(
+            str(self.parquet_part), schema, compression="zstd",
+            use_dictionary=[c for c in _DICTIONARY_COLUMNS if c in schema.names],
+        )  # fmt: skip
+
     def close(self, scratch: Path) -> None:
         if self.pending:
             raise RuntimeError(
                 f"chunks {sorted(self.pending)} arrived without chunk {self.next_index}"
             )
+        if self.parquet is None:  # no chunk at all
+            self.tsv.write(("\t".join(TSV_SCHEMA.names) + "\n").encode())
+            self._open(TSV_SCHEMA, [])
+        assert self.parquet is not None
         self.vcf.write(BGZF_EOF)
         self.vcf.close()
         self.tsv.close()
@@ -141,7 +155,8 @@ class Joiner:
         with contextlib.suppress(OSError, ValueError):
             self.tsv.close()
         with contextlib.suppress(OSError, ValueError, pa.ArrowException):
-            self.parquet.close()
+            if self.parquet is not None:
+                self.parquet.close()
         for path in (self.vcf_part, self.tsv_part, self.parquet_part):
             path.unlink(missing_ok=True)
 
@@ -170,6 +185,7 @@ def _index_vcf(out: Path, scratch: Path) -> None:
 # the dictionary grows to the column's size and triples the write time for nothing.
 _DICTIONARY_COLUMNS = [
     "chrom", "gene", "transcript", "biotype", "consequence", "impact", "clinvar", "nearest_gene",
+    "genotype", "zygosity",
 ]  # fmt: skip
 
 
@@ -184,7 +200,8 @@ def _merge_stats(results: list[ChunkResult]) -> dict[str, Any]:
         impacts.update(r.stats["impacts"])
         genes.update(r.stats["genes"])
         pathogenic.extend(r.stats["pathogenic"])
-        for key in ("known", "snvs", "transitions", "transversions", "pathogenic_count"):
+        for key in ("known", "snvs", "transitions", "transversions", "pathogenic_count",
+                    "carrier_variants"):  # fmt: skip
             totals[key] += int(r.stats[key])
     return {
         "consequences": consequences,
@@ -257,6 +274,13 @@ def finish_outputs(
         "transitions": transitions,
         "transversions": transversions,
         "ti_tv": round(transitions / transversions, 4) if transversions else None,
+        # Per variant record (after the split), not per row: what a researcher counts.
+        "counts": {
+            "variants": variants,
+            "high_impact_variants": impacts["HIGH"],
+            "clinvar_plp_variants": int(totals["pathogenic_count"]),
+            "carrier_variants": int(totals["carrier_variants"]) if stats.samples else None,
+        },
         "clinvar_pathogenic_count": int(totals["pathogenic_count"]),
         "clinvar_pathogenic": merged["pathogenic"][:SUMMARY_MAX_PATHOGENIC],
         "reference": {

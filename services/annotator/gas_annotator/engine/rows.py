@@ -15,9 +15,10 @@ import pyarrow.compute as pc
 
 from gas_annotator.engine import consequences as cq
 from gas_annotator.engine.arrowkit import map_distinct, nonempty, scatter, whole
-from gas_annotator.engine.chunk_models import ChunkContext
+from gas_annotator.engine.chunk_models import DEFAULT_AF_KEY, ChunkContext
 from gas_annotator.engine.chunk_stats import chunk_stats
 from gas_annotator.engine.gene_context import CONTEXT_TERMS, gene_context, load_genes, load_mane
+from gas_annotator.engine.genotypes import genotype_fields, tsv_genotype_columns
 
 TSV_SCHEMA = pa.schema(
     [
@@ -42,10 +43,35 @@ TSV_SCHEMA = pa.schema(
 )
 
 
+def result_schema(af_columns: list[str], samples: list[str]) -> pa.Schema:
+    """The Parquet rows: the TSV's columns, then ``picked``, one float column per population AF
+    field of the bundle, then the genotype columns when the input has samples."""
+    return pa.schema(
+        [
+            *TSV_SCHEMA,
+            pa.field("picked", pa.bool_()),
+            *(pa.field(name, pa.float64()) for name in af_columns),
+            *genotype_fields(samples),
+        ]
+    )
+
+
+def tsv_columns(samples: list[str]) -> list[str]:
+    return [*TSV_SCHEMA.names, *tsv_genotype_columns(samples)]
+
+
 def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one place
-    q: pa.Table, contig: str, ctx: ChunkContext
+    q: pa.Table,
+    contig: str,
+    ctx: ChunkContext,
+    *,
+    samples: list[str] | None = None,
+    genotypes: pa.Table | None = None,
 ) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    """``q``: the query columns (annotated.read_annotated), with an ``af_<name>`` column per
+    extra AF field of ctx.af_columns; ``genotypes``: per record, the genotype columns."""
     n = q.num_rows
+    samples = samples or []
     pos = q.column("pos").to_numpy()
     user_chrom = ctx.to_user.get(contig, contig)
 
@@ -166,6 +192,20 @@ def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one pl
         schema=TSV_SCHEMA,
     )
     row_order = np.lexsort((np.arange(len(row_variant)), row_variant))
+    picked = both(
+        picked_rows(parent, mane, biotype, rank, transcript), pa.array(np.ones(n_ctx, np.bool_))
+    )
+    extra: dict[str, pa.Array] = {"picked": picked}
+    for name, source in ctx.af_columns:
+        extra[name] = col("af" if source == DEFAULT_AF_KEY else name)
+    schema = result_schema([name for name, _ in ctx.af_columns], samples)
+    for f in genotype_fields(samples):
+        if genotypes is not None and genotypes.num_rows == n:
+            extra[f.name] = whole(pc.take(genotypes.column(f.name), variant_take))
+        else:
+            extra[f.name] = pa.nulls(len(row_variant), f.type)
+    for name, values in extra.items():
+        rows = rows.append_column(schema.field(name), values)
     rows = rows.take(pa.array(row_order))
 
     per_variant = pa.table(
@@ -195,8 +235,35 @@ def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one pl
         detail=detail,
         chrom=user_chrom,
         variant_of_row=row_variant[row_order],
+        carriers=genotypes.column("carriers")
+        if genotypes is not None and genotypes.num_rows == n
+        else None,
     )
     return rows, per_variant, stats
+
+
+def picked_rows(
+    parent: np.ndarray[Any, np.dtype[Any]],
+    mane: pa.Array,
+    biotype: pa.Array,
+    rank: np.ndarray[Any, np.dtype[np.int64]],
+    transcript: pa.Array,
+) -> pa.Array:
+    """Per transcript row, whether it is its variant's picked row: a MANE Select row first, then
+    protein_coding, then the most severe consequence, then the transcript id (docs/annotation.md,
+    "One row per variant"). One sort over integer keys."""
+    if len(parent) == 0:
+        return pa.array([], pa.bool_())
+    not_mane = ~pc.fill_null(mane, False).to_numpy(zero_copy_only=False)
+    not_coding = ~pc.fill_null(pc.equal(biotype, "protein_coding"), False).to_numpy(
+        zero_copy_only=False
+    )
+    tx_order = pc.rank(transcript, sort_keys="ascending", tiebreaker="dense").to_numpy()
+    order = np.lexsort((tx_order, rank, not_coding, not_mane, parent))
+    first = np.r_[True, parent[order][1:] != parent[order][:-1]]
+    picked = np.zeros(len(parent), dtype=np.bool_)
+    picked[order[first]] = True
+    return pa.array(picked)
 
 
 def _merge_same_transcript(entries: pa.Table) -> pa.Table:
@@ -272,7 +339,13 @@ def protein_changes(aa: pa.Array, so: pa.Array) -> pa.Array:
     same = pc.or_(pc.equal(alt_letter, ""), pc.equal(alt_letter, pc.struct_field(parts, "ref")))
     suffix = pc.if_else(pc.fill_null(same, True), "=", alt)
     simple = pc.binary_join_element_wise("p.", ref, pc.struct_field(parts, "pos"), suffix, "")
-    simple_ok = pc.and_(pc.is_valid(simple), pc.invert(pc.match_substring(so, "frameshift")))
+    # Frameshifts, lost stops (``339*>339Q``) and lost starts have their own forms.
+    stop_lost = pc.and_(pc.equal(pc.struct_field(parts, "ref"), "*"), pc.not_equal(alt_letter, "*"))
+    special = pc.or_(
+        pc.or_(pc.match_substring(so, "frameshift"), pc.match_substring(so, "start_lost")),
+        pc.fill_null(pc.and_(stop_lost, pc.not_equal(alt_letter, "")), False),
+    )
+    simple_ok = pc.and_(pc.is_valid(simple), pc.invert(special))
     simple_ok = pc.fill_null(simple_ok, False)
     pair = pc.binary_join_element_wise(aa, so, "\t")
     needs_python = pc.and_(pc.invert(simple_ok), pc.not_equal(aa, ""))
@@ -296,8 +369,18 @@ def _protein_from_pair(pair: str | None) -> str | None:
     return cq.protein_change(aa, so) if aa else None
 
 
-def write_rows(rows: pa.Table, tsv: Path, arrow: Path) -> None:
-    _write_tsv(rows, tsv)
+def write_rows(
+    rows: pa.Table,
+    tsv: Path,
+    arrow: Path,
+    *,
+    samples: list[str] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """The chunk's rows: TSV (its columns only) and Arrow IPC (every column; the schema carries
+    the Parquet key-value metadata the job process writes)."""
+    _write_tsv(rows.select(tsv_columns(samples or [])), tsv)
+    rows = rows.replace_schema_metadata(metadata or {})
     with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_file(sink, rows.schema) as writer:
         writer.write_table(rows, max_chunksize=65536)
 

@@ -19,7 +19,7 @@ import gzip
 import io
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -31,6 +31,7 @@ import pysam
 
 from gas_annotator.engine.declared import KINDS, Declared
 from gas_annotator.engine.errors import InputError, ReferenceMismatch
+from gas_annotator.engine.genotypes import chunk_records
 from gas_annotator.engine.header import chunk_header, read_header
 from gas_annotator.engine.limits import InputLimits
 from gas_annotator.engine.textio import Counted, Reader, bcf_to_vcf, sniff, text_line
@@ -179,7 +180,9 @@ class Validator:
 
     # ------------------------------------------------------------------ entry point
 
-    def chunks(self, on_progress: Callable[[float], None] | None = None) -> Iterator[ChunkSpec]:
+    def chunks(  # noqa: PLR0915 - one pass over the input, in order
+        self, on_progress: Callable[[float], None] | None = None
+    ) -> Iterator[ChunkSpec]:
         kind = sniff(self.path)
         source = self.path
         if kind == "bcf":
@@ -202,6 +205,10 @@ class Validator:
             header = read_header(reader, self.plan.limits)
             self.stats.header_lines = header.lines
             self.stats.samples = max(len(header.columns) - 9, 0)
+            # Smaller chunks for files whose rows carry a genotype list per sample.
+            self.plan = replace(
+                self.plan, chunk_records=chunk_records(self.plan.chunk_records, self.stats.samples)
+            )
             self._ntabs = len(header.columns) - 1
             text = chunk_header(header, self.bundle.manifest.contigs)
             self._declared = Declared(text.splitlines())

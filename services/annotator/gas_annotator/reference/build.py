@@ -14,6 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pysam
 import pysam.bcftools
 from pysam.utils import SamtoolsError
@@ -25,11 +29,15 @@ from gas_annotator.reference.bundle import (
     GENES_NAME,
     GFF_DIR,
     KNOWN_DIR,
+    MAF_DERIVED_FIELD,
     MANE_NAME,
     MANIFEST_NAME,
     BundleError,
     KnownSource,
     Manifest,
+    af_column,
+    af_display_key,
+    is_af_field,
     resolve_contig,
     safe_name,
     sha256_file,
@@ -178,6 +186,11 @@ def _prepare_known(
         with pysam.VariantFile(str(vcf)) as reader:
             header = reader.header
             info = set(header.info.keys())
+            af_names = [
+                name for name, meta in header.info.items()
+                if is_af_field(name, str(meta.number), str(meta.type))
+            ]  # fmt: skip
+            maf = "MAF" in info and "MINOR_ALLELE" in info
             used = [str(name) for name in header.contigs]
             ids = []
             for rec in reader:
@@ -214,19 +227,112 @@ def _prepare_known(
             catch_stdout=False,
         )  # fmt: skip
         pysam.bcftools.index("-t", "-f", str(normed), catch_stdout=False)
+        if maf:
+            _derive_maf_af(normed, scratch)
+            af_names.append(MAF_DERIVED_FIELD)
     except SamtoolsError as exc:
         raise BundleError(
             f"cannot prepare known variants {vcf.name}: {_first_line(str(exc))}"
         ) from exc
     records = int(str(pysam.bcftools.index("-n", str(normed))).strip() or 0)
+    af_field = next((f for f in AF_FIELD_PREFERENCE if f in info), None)
+    # The default (allele_frequency) first, then cohorts, each global before its populations.
+    af_names.sort(key=lambda name: (name != af_field, *af_display_key(name)))
     return KnownSource(
         path=f"{KNOWN_DIR}/{out.name}",
         source=vcf.name,
         id_is_rsid=bool(ids) and sum(i.startswith("rs") for i in ids) >= len(ids) // 2,
-        af_field=next((f for f in AF_FIELD_PREFERENCE if f in info), None),
+        af_field=af_field,
         clnsig_field=next((f for f in CLNSIG_FIELDS if f in info), None),
         records=records,
+        af_fields=[af_column(name) for name in af_names],
     )
+
+
+def _derive_maf_af(known: Path, scratch: Path) -> None:
+    """Add MAF_DERIVED_FIELD, the ALT allele's frequency, to a split known-variant file with
+    1000 Genomes' MAF + MINOR_ALLELE (Ensembl's variation files).
+
+    MAF is the frequency of MINOR_ALLELE, which may be the REF (or another ALT of the site) as
+    often as the ALT: read as an ALT frequency it is wrong for those. MINOR_ALLELE is written
+    in Ensembl's notation: without the shared first base, '-' for none (``AG>A`` has alleles G
+    and -). Per record: MAF when MINOR_ALLELE is its ALT, 1 - MAF when it is its REF and the
+    site had no other ALT (no other record with its ID, or at its position when it has none),
+    else missing. Columnar over `bcftools query` output, then `annotate` from a tab file.
+    """
+    table_path = scratch / f"{known.name}.maf.tsv"
+    pysam.bcftools.query(
+        "-i", 'MAF!="." && MINOR_ALLELE!="."',
+        "-f", "%CHROM\t%POS\t%ID\t%REF\t%ALT\t%MINOR_ALLELE\t%MAF\n",
+        "-o", str(table_path), str(known), catch_stdout=False,
+    )  # fmt: skip
+    names = ["chrom", "pos", "id", "ref", "alt", "minor", "maf"]
+    if table_path.stat().st_size == 0:
+        table = pa.table({n: pa.array([], pa.string()) for n in names})
+    else:
+        table = pacsv.read_csv(
+            str(table_path),
+            read_options=pacsv.ReadOptions(column_names=names),
+            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+        )
+    ref, alt = table.column("ref"), table.column("alt")
+    anchored = pc.and_(
+        pc.equal(pc.utf8_slice_codeunits(ref, 0, 1), pc.utf8_slice_codeunits(alt, 0, 1)),
+        pc.not_equal(pc.utf8_length(ref), pc.utf8_length(alt)),
+    )
+
+    def ensembl(allele: pa.ChunkedArray) -> pa.ChunkedArray:
+        trimmed = pc.if_else(anchored, pc.utf8_slice_codeunits(allele, 1), allele)
+        return pc.if_else(pc.equal(trimmed, ""), "-", trimmed)
+
+    # Records of one site share its ID (split by norm); ID-less ones are grouped by position.
+    site = pc.if_else(
+        pc.equal(table.column("id"), "."),
+        pc.binary_join_element_wise("\0", table.column("chrom"), table.column("pos"), ""),
+        table.column("id"),
+    )
+    encoded = pc.dictionary_encode(site).combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    alone = pa.array(np.bincount(codes, minlength=len(encoded.dictionary))[codes] == 1)
+    maf = pc.cast(table.column("maf"), pa.float64())
+    minor = table.column("minor")
+    value = pc.if_else(
+        pc.equal(minor, ensembl(alt)),
+        maf,
+        pc.if_else(
+            pc.and_(pc.equal(minor, ensembl(ref)), alone),
+            pc.round(pc.subtract(1.0, maf), 6),
+            pa.scalar(None, pa.float64()),
+        ),
+    )
+    keep = pc.is_valid(value)
+    out = pa.table(
+        {n: table.column(n) for n in ("chrom", "pos", "ref", "alt")}
+        | {"af": pc.cast(value, pa.string())}
+    ).filter(keep)
+    tab = scratch / f"{known.name}.maf_af.tsv"
+    # No value holds a tab, a quote or a newline (contigs, alleles, numbers).
+    pacsv.write_csv(out, str(tab), pacsv.WriteOptions(
+        include_header=False, delimiter="\t", quoting_style="none"
+    ))  # fmt: skip
+    tab_gz = scratch / f"{tab.name}.gz"
+    pysam.tabix_compress(str(tab), str(tab_gz), force=True)
+    pysam.tabix_index(str(tab_gz), seq_col=0, start_col=1, end_col=1, force=True)
+    header = scratch / f"{known.name}.maf.hdr"
+    header.write_text(
+        f'##INFO=<ID={MAF_DERIVED_FIELD},Number=A,Type=Float,Description="ALT allele '
+        "frequency from MAF and MINOR_ALLELE: MAF where MINOR_ALLELE is the ALT, 1-MAF where "
+        'it is the REF of a biallelic site, else missing (GAS)">\n'
+    )
+    derived = scratch / f"{known.name}.derived.vcf.gz"
+    pysam.bcftools.annotate(
+        "--no-version", "-a", str(tab_gz), "-h", str(header),
+        "-c", f"CHROM,POS,REF,ALT,INFO/{MAF_DERIVED_FIELD}",
+        "-Oz", "-o", str(derived), str(known), catch_stdout=False,
+    )  # fmt: skip
+    shutil.move(str(derived), known)
+    pysam.bcftools.index("-t", "-f", str(known), catch_stdout=False)
 
 
 def _read_mane(mane: Path) -> list[tuple[str, str]]:

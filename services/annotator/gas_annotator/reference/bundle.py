@@ -50,6 +50,74 @@ AF_FIELD_PREFERENCE = (
 CLNSIG_FIELDS = ("CLNSIG", "CLIN_SIG")
 
 
+# The ALT allele frequency the build derives from a 1000 Genomes-style MAF + MINOR_ALLELE pair
+# (MAF is the frequency of the minor allele, which need not be the ALT; see build.py).
+MAF_DERIVED_FIELD = "GAS_MAF_AF"
+
+# Cohorts of population AF fields (``<cohort>_<POP>_AF`` / ``<cohort>_AF``), display order.
+_COHORTS = {
+    "gnomADg": "gnomAD genomes",
+    "gnomAD": "gnomAD",
+    "gnomADe": "gnomAD exomes",
+    "KG": "1000 Genomes",
+    "ExAC": "ExAC",
+    "ESP": "GO-ESP",
+}
+_POPULATIONS = {
+    "AFR": "African", "AMR": "Admixed American", "ASJ": "Ashkenazi Jewish",
+    "EAS": "East Asian", "EUR": "European", "FIN": "Finnish", "NFE": "non-Finnish European",
+    "SAS": "South Asian", "OTH": "other", "MID": "Middle Eastern", "AMI": "Amish",
+    "EA": "European American", "AA": "African American",
+}  # fmt: skip
+# Fields whose name does not follow the pattern.
+_SPECIAL_AF = {
+    MAF_DERIVED_FIELD: ("af_kg_global", "1000 Genomes global", ("KG", "")),
+    "AF_TGP": ("af_tgp", "1000 Genomes (ClinVar AF_TGP)", ("KG", "")),
+    "AF_EXAC": ("af_exac", "ExAC (ClinVar AF_EXAC)", ("ExAC", "")),
+    "AF_ESP": ("af_esp", "GO-ESP (ClinVar AF_ESP)", ("ESP", "")),
+    "AF": ("af_all", "AF", ("", "")),
+}
+_AF_PATTERN = re.compile(r"^(?P<cohort>[A-Za-z0-9]+?)(?:_(?P<pop>[A-Za-z]+))?_AF$")
+
+
+def is_af_field(name: str, number: str, typ: str) -> bool:
+    """A population allele-frequency INFO field: a Float, one value per ALT (or one), named
+    like one (``AF``, ``gnomADe_AF``, ``KG_EUR_AF``, ``AF_TGP``)."""
+    if typ != "Float" or number not in ("A", "1"):
+        return False
+    return name in _SPECIAL_AF or _AF_PATTERN.match(name) is not None
+
+
+def af_column(name: str) -> dict[str, str]:
+    """The result column and label of an AF field: ``gnomADe_AF`` -> af_gnomade "gnomAD
+    exomes", ``KG_AFR_AF`` -> af_kg_afr "1000 Genomes African (AFR)"."""
+    if name in _SPECIAL_AF:
+        column, label, _ = _SPECIAL_AF[name]
+        return {"field": name, "column": column, "label": label}
+    match = _AF_PATTERN.match(name)
+    if match is None:
+        return {"field": name, "column": "af_" + re.sub(r"[^a-z0-9]+", "_", name.lower()),
+                "label": name}  # fmt: skip
+    cohort, pop = match.group("cohort"), match.group("pop") or ""
+    cohort_label = _COHORTS.get(cohort, cohort)
+    label = cohort_label
+    if pop:
+        label += f" {_POPULATIONS.get(pop.upper(), pop)} ({pop.upper()})"
+    column = "af_" + cohort.lower() + (f"_{pop.lower()}" if pop else "")
+    return {"field": name, "column": column, "label": label}
+
+
+def af_display_key(name: str) -> tuple[int, int, str]:
+    """Cohorts in _COHORTS order, each cohort's global field before its populations."""
+    if name in _SPECIAL_AF:
+        cohort, pop = _SPECIAL_AF[name][2]
+    else:
+        match = _AF_PATTERN.match(name)
+        cohort, pop = (match.group("cohort"), match.group("pop") or "") if match else ("", name)
+    order = list(_COHORTS).index(cohort) if cohort in _COHORTS else len(_COHORTS)
+    return order, 1 if pop else 0, pop
+
+
 class BundleError(Exception):
     """A bundle cannot be built, installed or loaded; str(e) is a one-line reason."""
 
@@ -62,6 +130,14 @@ class KnownSource:
     af_field: str | None
     clnsig_field: str | None
     records: int
+    # Every population AF field of the file ({field, column, label}), in display order; None
+    # in manifests written before bundles kept them all (then af_field is the only one).
+    af_fields: list[dict[str, str]] | None = None
+
+    def all_af_fields(self) -> list[dict[str, str]]:
+        if self.af_fields is not None:
+            return self.af_fields
+        return [af_column(self.af_field)] if self.af_field else []
 
 
 @dataclass(frozen=True)
@@ -118,6 +194,27 @@ class Bundle:
 
     def known_paths(self) -> list[tuple[KnownSource, Path]]:
         return [(k, self.root / k.path) for k in self.manifest.known]
+
+    def af_fields(self) -> list[tuple[int, dict[str, str]]]:
+        """(source index, {field, column, label}) of every population AF field of the bundle,
+        display order, columns unique (a repeated one gets the source's number appended)."""
+        out: list[tuple[int, dict[str, str]]] = []
+        seen: set[str] = set()
+        for i, known in enumerate(self.manifest.known):
+            for entry in known.all_af_fields():
+                column = entry["column"]
+                if column in seen:
+                    column = f"{column}_{i + 1}"
+                seen.add(column)
+                out.append((i, {**entry, "column": column}))
+        return out
+
+    def af_default(self) -> tuple[int, dict[str, str]] | None:
+        """The field ``allele_frequency`` copies: the first source's af_field that has one."""
+        for i, entry in self.af_fields():
+            if entry["field"] == self.manifest.known[i].af_field:
+                return i, entry
+        return None
 
     def resolve_contig(self, name: str) -> str | None:
         return resolve_contig(name, self.manifest.contigs, self.manifest.aliases)

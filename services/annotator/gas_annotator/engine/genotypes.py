@@ -1,0 +1,242 @@
+"""Per-sample genotypes from the annotated VCF text: carriers per record, and for files with at
+most MAX_LISTED_SAMPLES samples each sample's GT, zygosity, depth and GQ.
+
+Columnar like the rest of our pass. Files with many samples (1000 Genomes has 2,504) only get
+the carrier count, from a numpy scan of the first characters of each sample field in blocks of
+the text: the sample columns are never materialised, so memory stays one block's whatever the
+number of samples.
+
+GT after ``bcftools norm -m -any``: a split multiallelic's other ALT alleles become 0 (norm's
+default ``--multi-overlaps 0``), so a ``1/2`` sample is ``1/0`` on the first ALT's record and
+``0/1`` on the second's: a carrier (het) of each. Alleles are therefore 0, 1 or ``.``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gas_annotator.engine.arrowkit import map_distinct, whole
+
+# Above this many samples only the carrier count is kept (a list per row would be huge).
+MAX_LISTED_SAMPLES = 100
+
+# Records x listed samples per chunk, so a chunk's genotype lists stay a few hundred MB at most
+# (validate cuts chunks smaller for files with many listed samples).
+GENOTYPE_CHUNK_BUDGET = 1_000_000
+
+ZYGOSITIES = ("hom_ref", "het", "hom_alt", "missing")
+
+GENOTYPE_STRUCT = pa.struct(
+    [("gt", pa.string()), ("zygosity", pa.string()), ("depth", pa.int32()), ("gq", pa.int32())]
+)
+
+# The block size of the carrier scan: a line (at most the line limit, 4 MB) must fit.
+_SCAN_BLOCK = 8 << 20
+
+
+def sample_names(header: bytes) -> list[str]:
+    """The sample names of the #CHROM line (nothing for a sites-only file)."""
+    last = header.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    columns = last.decode("utf-8", errors="replace").split("\t")
+    return columns[9:] if columns and columns[0].startswith("#CHROM") else []
+
+
+def listed(samples: int) -> bool:
+    return 0 < samples <= MAX_LISTED_SAMPLES
+
+
+def chunk_records(chunk_records: int, samples: int) -> int:
+    """Records per chunk for a file with ``samples`` samples (see GENOTYPE_CHUNK_BUDGET)."""
+    if not listed(samples):
+        return chunk_records
+    return max(1_000, min(chunk_records, GENOTYPE_CHUNK_BUDGET // samples))
+
+
+def genotype_fields(samples: list[str]) -> list[pa.Field]:
+    """The genotype columns of the result rows for a file with these samples."""
+    n = len(samples)
+    if n == 0:
+        return []
+    fields = [pa.field("carriers", pa.int32())]
+    if listed(n):
+        fields.append(pa.field("genotypes", pa.list_(GENOTYPE_STRUCT)))
+    if n == 1:
+        fields += [
+            pa.field("genotype", pa.string()),
+            pa.field("zygosity", pa.string()),
+            pa.field("depth", pa.int32()),
+            pa.field("gq", pa.int32()),
+        ]
+    return fields
+
+
+def tsv_genotype_columns(samples: list[str]) -> list[str]:
+    """Genotype columns the TSV carries: the flat ones of a single sample, else carriers."""
+    if not samples:
+        return []
+    return ["genotype", "zygosity", "depth", "gq"] if len(samples) == 1 else ["carriers"]
+
+
+def samples_metadata(samples: list[str]) -> dict[str, str]:
+    if not samples:
+        return {}
+    return {
+        "gas.samples": json.dumps(samples),
+        "gas.samples_truncated": "true" if len(samples) > MAX_LISTED_SAMPLES else "false",
+    }
+
+
+def _zygosity(gt: str | None) -> str:
+    """Zygosity of one GT as written: no called allele -> missing; all 0 -> hom_ref; all >= 1
+    -> hom_alt (haploid "1" too); a mix -> het."""
+    if gt is None:
+        return "missing"
+    alleles = [a for a in gt.replace("|", "/").split("/") if a not in ("", ".")]
+    if not alleles:
+        return "missing"
+    alt = [a != "0" for a in alleles]
+    if all(alt):
+        return "hom_alt"
+    return "het" if any(alt) else "hom_ref"
+
+
+def _format_indexes(fmt: str | None) -> dict[str, int]:
+    keys = (fmt or "").split(":")
+    return {key: keys.index(key) if key in keys else -1 for key in ("GT", "DP", "GQ")}
+
+
+def _subfield(parts: pa.ListArray, index: np.ndarray[Any, np.dtype[np.int64]]) -> pa.Array:
+    """Per record, element ``index`` of its ':'-split sample field (null when absent)."""
+    offsets = parts.offsets.to_numpy()
+    lengths = np.diff(offsets)
+    ok = (index >= 0) & (index < lengths)
+    at = np.where(ok, offsets[:-1] + np.maximum(index, 0), 0)
+    values = parts.flatten()
+    return whole(pc.take(values, pa.array(at, mask=~ok)))
+
+
+def _integer(values: pa.Array) -> pa.Array:
+    """FORMAT integers as int32; '.', empty or malformed values are null."""
+    good = pc.fill_null(pc.match_substring_regex(values, r"^-?[0-9]{1,9}$"), False)
+    clean = pc.if_else(good, values, pa.scalar(None, pa.string()))
+    return whole(pc.cast(clean, pa.int32()))
+
+
+def listed_genotypes(fmt: pa.Array, sample_columns: list[pa.Array]) -> pa.Table:
+    """Per record: carriers, the genotypes list and, for one sample, the flat columns."""
+    m = len(fmt)
+    idx = map_distinct(
+        fmt,
+        _format_indexes,
+        pa.struct([("GT", pa.int64()), ("DP", pa.int64()), ("GQ", pa.int64())]),
+    )
+    gt_i, dp_i, gq_i = (
+        pc.fill_null(pc.struct_field(idx, k), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        for k in ("GT", "DP", "GQ")
+    )
+    per_sample: list[tuple[pa.Array, pa.Array, pa.Array, pa.Array]] = []
+    carriers = np.zeros(m, dtype=np.int32)
+    for column in sample_columns:
+        parts = whole(pc.split_pattern(column, ":"))
+        gt = _subfield(parts, gt_i)
+        zygosity = map_distinct(gt, _zygosity, pa.string()) if m else pa.array([], pa.string())
+        # A GT of '.' is written as such but carries nothing.
+        carriers += pc.is_in(zygosity, value_set=pa.array(["het", "hom_alt"])).to_numpy(
+            zero_copy_only=False
+        )
+        per_sample.append((gt, zygosity, _integer(_subfield(parts, dp_i)),
+                           _integer(_subfield(parts, gq_i))))  # fmt: skip
+    n = len(sample_columns)
+    # Record-major order for the list: record i's samples are entries i*n .. i*n+n-1.
+    order = pa.array((np.arange(n)[None, :] * m + np.arange(m)[:, None]).ravel())
+    children = [
+        pc.take(pa.concat_arrays([s[k] for s in per_sample]), order) if n else pa.array([])
+        for k in range(4)
+    ]
+    structs = pa.StructArray.from_arrays(children, fields=list(GENOTYPE_STRUCT))
+    lists = pa.ListArray.from_arrays(pa.array(np.arange(m + 1, dtype=np.int32) * n), structs)
+    columns: dict[str, pa.Array] = {
+        "carriers": pa.array(carriers, pa.int32()),
+        "genotypes": lists,
+    }
+    if n == 1:
+        gt, zygosity, depth, gq = per_sample[0]
+        columns |= {"genotype": gt, "zygosity": zygosity, "depth": depth, "gq": gq}
+    return pa.table(columns)
+
+
+def scan_carriers(
+    path: Path,
+    body_offset: int,
+    format_start: np.ndarray[Any, np.dtype[np.int64]],
+    has_gt: np.ndarray[Any, np.dtype[np.bool_]],
+) -> np.ndarray[Any, np.dtype[np.int32]]:
+    """Carriers per record of a VCF text body, without parsing the sample columns.
+
+    ``format_start``: where each line's FORMAT column starts; ``has_gt``: whether FORMAT starts
+    with GT (the VCF rule when GT is present). Per block of whole lines, every tab at or after
+    a line's FORMAT column opens a sample field; its GT's alleles are one character each after
+    the split (0, 1 or '.'), separated by '/' or '|', so a sample carries when an allele's
+    first character is a digit 1-9 (a multi-digit index never starts with 0).
+    """
+    n = len(format_start)
+    carriers = np.zeros(n, dtype=np.int32)
+    done = 0
+    with path.open("rb") as src:
+        src.seek(body_offset)
+        carry = b""
+        while True:
+            data = src.read(_SCAN_BLOCK)
+            block = carry + data
+            cut = block.rfind(b"\n") + 1
+            if not data and cut == 0:
+                break
+            carry = block[cut:]
+            if cut == 0:
+                continue
+            k = _scan_block(block[:cut], format_start[done:], has_gt[done:], carriers[done:])
+            done += k
+    if done != n:
+        raise RuntimeError(f"{path}: {done} lines but {n} records")
+    return carriers
+
+
+def _scan_block(
+    block: bytes,
+    format_start: np.ndarray[Any, np.dtype[np.int64]],
+    has_gt: np.ndarray[Any, np.dtype[np.bool_]],
+    out: np.ndarray[Any, np.dtype[np.int32]],
+) -> int:
+    # Padding: reads a few bytes past a line's last field never leave the array.
+    arr = np.frombuffer(block + b"\n\n\n\n", dtype=np.uint8)
+    size = len(block)
+    line_end = np.flatnonzero(arr[:size] == 10)
+    k = len(line_end)
+    starts = np.concatenate([[0], line_end[:-1] + 1])
+    tabs = np.flatnonzero(arr[:size] == 9)
+    line = np.searchsorted(line_end, tabs)
+    # The tab ending FORMAT and every one after it open a sample field.
+    sample_tab = tabs > starts[line] + format_start[:k][line]
+    sample_tab &= has_gt[:k][line]
+    field = tabs[sample_tab] + 1
+    owner = line[sample_tab]
+    digit = (arr[field] >= ord("1")) & (arr[field] <= ord("9"))
+    carrier = digit
+    at = field
+    active = np.ones(len(field), dtype=np.bool_)
+    while True:
+        sep = arr[at + 1]
+        active &= (sep == ord("/")) | (sep == ord("|"))
+        if not active.any():
+            break
+        at = np.where(active, at + 2, at)
+        allele = arr[at]
+        carrier |= active & (allele >= ord("1")) & (allele <= ord("9"))
+    out[:k] += np.bincount(owner[carrier], minlength=k).astype(np.int32)[:k]
+    return k
