@@ -3,6 +3,7 @@ summary's internal keys; a failure's reason; a SYNTHETIC warning for demo result
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from gas_core.events import JobFailed
@@ -27,6 +28,8 @@ SUMMARY: dict[str, Any] = {
     "counts": {"variants": 1234, "high_impact_variants": 7, "clinvar_plp_variants": 3,
                "carrier_variants": 2},
 }
+DEMO_EXAMPLE = (Path(__file__).resolve().parents[3]
+                / "services/web/gas_web/static/demo/example.vcf")
 INTERNAL = ("tsv_rows", "Tsv rows", "Schema", "genes_total", "Genes total", "Ti tv",
             "clinvar_pathogenic_count", "{", "}")
 
@@ -103,3 +106,27 @@ def test_a_failed_job_email_gives_the_event_reason_when_the_job_has_none(
     assert reason in text
     assert "contig &#39;chr21&#39; is not in the reference gas-demo" in html
     assert "could not be completed" in text
+
+
+def test_the_email_of_a_real_engine_run_lists_its_counts_and_no_internal_keys(
+    life: Lifecycle, user_id: str, tmp_path: Path
+) -> None:
+    # The engine on the demo example, its summary stored on the job as the annotator does.
+    from gas_annotator.engine import annotate
+    from gas_annotator.handler import compact_summary
+    from gas_annotator.reference import build_demo_bundle
+
+    build_demo_bundle(tmp_path / "demo")
+    result = annotate(DEMO_EXAMPLE, reference_dir=tmp_path / "demo", out_dir=tmp_path / "out")
+    summary = compact_summary(result.summary_data)
+    job = _completed_with(life, user_id, summary)
+    life.notify(life.completed_event(job))
+
+    text, html = _sent_parts(life)
+    counts = summary.get("counts") or {"variants": summary["variants"]["annotated"]}
+    assert f"Variants annotated: {counts['variants']:,}" in text
+    assert "HIGH-impact variants: " in text
+    assert "ClinVar pathogenic or likely pathogenic variants: " in text
+    assert "SYNTHETIC" in text and "SYNTHETIC" in html
+    for key in INTERNAL:
+        assert key not in text, key
