@@ -44,6 +44,14 @@ def _real(repository: JobRepository, job: Job) -> Job:
     return repository.update_job(repository.get_job(job.user_id, job.job_id), summary=summary)
 
 
+def _variant_page(client: TestClient, job: Job) -> str:
+    """The detail page of the job's first variant."""
+    page = client.get(f"/api/v1/jobs/{job.job_id}/variants", params={"carriers": "all"},
+                      headers={"Authorization": f"Bearer dev:{job.user_id}"})
+    assert page.status_code == 200, page.text
+    return f"/jobs/{job.job_id}/variants/{page.json()['items'][0]['variant_key']}"
+
+
 def test_on_the_demo_reference_every_page_with_an_assembly_or_a_result_says_synthetic(
     demo_client: TestClient, complete: Callable[[str], Job], user_id: str
 ) -> None:
@@ -52,7 +60,8 @@ def test_on_the_demo_reference_every_page_with_an_assembly_or_a_result_says_synt
     annotate = demo_client.get("/annotate").text
     assert _banner(annotate)
     assert "GRCh38 (SYNTHETIC demo reference)" in annotate
-    for path in ("/jobs", f"/jobs/{job.job_id}", f"/jobs/{job.job_id}/results", "/profile"):
+    for path in ("/jobs", f"/jobs/{job.job_id}", f"/jobs/{job.job_id}/results",
+                 _variant_page(demo_client, job), f"/jobs/{job.job_id}/log", "/profile"):
         page = demo_client.get(path)
         assert page.status_code == 200, path
         assert _banner(page.text), path
@@ -90,9 +99,11 @@ def test_results_annotated_on_the_demo_reference_stay_labelled_on_a_real_deploym
     demo_job = complete(user_id)  # the engine's summary: reference.synthetic is true
     real_job = _real(repository, complete(user_id))
     dev_login(client, user_id)
-    for path in (f"/jobs/{demo_job.job_id}", f"/jobs/{demo_job.job_id}/results"):
+    for path in (f"/jobs/{demo_job.job_id}", f"/jobs/{demo_job.job_id}/results",
+                 _variant_page(client, demo_job)):
         assert _banner(client.get(path).text), path
-    for path in (f"/jobs/{real_job.job_id}", f"/jobs/{real_job.job_id}/results", "/annotate"):
+    for path in (f"/jobs/{real_job.job_id}", f"/jobs/{real_job.job_id}/results",
+                 _variant_page(client, real_job), "/annotate"):
         assert "SYNTHETIC" not in client.get(path).text, path
     jobs = client.get("/jobs").text
     rows = re.findall(r"<tr.*?</tr>", jobs, flags=re.S)
