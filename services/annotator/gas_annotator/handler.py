@@ -199,12 +199,26 @@ def _run_leased_job(job: Job, *, event: JobRequested, annotator: Annotator) -> N
     if completed is None:  # taken over just before our completion write
         _after_lease_lost(job, annotator=annotator)
         return
+    seconds = time.monotonic() - started
     annotator.metrics.jobs.labels(outcome="completed").inc()
     annotator.metrics.variants.inc(result.variant_count)
-    annotator.metrics.job_seconds.observe(time.monotonic() - started)
-    log.info(
-        "job_completed", variants=result.variant_count, seconds=round(time.monotonic() - started, 2)
-    )
+    annotator.metrics.job_seconds.observe(seconds)
+    log.info("job_completed", variants=result.variant_count, seconds=round(seconds, 2))
+    _record_pace(completed, result, seconds, annotator=annotator)
+
+
+def _record_pace(
+    job: Job, result: AnnotationResult, seconds: float, *, annotator: Annotator
+) -> None:
+    """Fold this job into the annotators' recent pace (PENDING jobs' estimated start and
+    finish, gas_core.jobs.queue). After the outcome is recorded and published, and never an
+    error: the estimate is advisory."""
+    try:
+        annotator.repository.record_completed_job(
+            seconds=seconds, input_bytes=job.input_bytes or 0, variants=result.variant_count
+        )
+    except Exception as error:
+        log.warning("pace_not_recorded", error=str(error))
 
 
 def _after_lease_lost(job: Job, *, annotator: Annotator) -> None:

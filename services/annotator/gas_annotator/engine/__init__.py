@@ -30,6 +30,7 @@ from gas_annotator.engine.errors import InputError, ReferenceMismatch
 from gas_annotator.engine.limits import InputLimits
 from gas_annotator.engine.outputs import Joiner, Outputs, finish_outputs, output_paths, stem_of
 from gas_annotator.engine.population_af import af_columns, af_metadata, known_files
+from gas_annotator.engine.progress import TICK_SECONDS, ProgressEstimate
 from gas_annotator.engine.validate import ChunkPlan, ChunkSpec, Validator, check_mismatch_rate
 from gas_annotator.reference import Bundle, BundleError, load_bundle
 from gas_annotator.reference.demo_example import REAL_DATA_ON_DEMO
@@ -80,19 +81,24 @@ class AnnotationResult(Outputs):
     variant_count: int
 
 
-class _Progress:
-    """Monotonic progress in [0, 1]; callbacks never see a value go backwards."""
+# Chunk records per second per worker assumed until this job's first chunk finishes (about
+# what one worker does on the chr21 bundle here); it only paces the estimate (progress.py).
+_PRIOR_RECORDS_PER_SECOND = 50_000.0
+# Records per second of writing the outputs after the last chunk (a prior, as above).
+_FINISH_RECORDS_PER_SECOND = 400_000.0
 
-    def __init__(self, callback: Callable[[float], None] | None) -> None:
+
+class _Progress:
+    """Monotonic milestones (value, bound, pace; see progress.py) for the caller."""
+
+    def __init__(self, callback: Callable[[float, float | None, float], None]) -> None:
         self.callback = callback
         self.value = 0.0
 
-    def __call__(self, value: float) -> None:
+    def __call__(self, value: float, bound: float | None = None, pace: float = 0.0) -> None:
         value = min(max(value, self.value), 1.0)
-        if value > self.value or value == 1.0:
-            self.value = value
-            if self.callback is not None:
-                self.callback(value)
+        self.value = value
+        self.callback(value, bound, pace)
 
 
 def annotate(
@@ -108,7 +114,7 @@ def annotate(
 ) -> AnnotationResult:
     """Annotate one VCF/VCF.gz/BCF. Raises InputError (one-line reason) for bad input."""
     options = options or EngineOptions()
-    tick = _Progress(progress)
+    estimate = ProgressEstimate(progress)
     kwargs: dict[str, Any] = {
         "input_path": Path(input_path),
         "reference_dir": Path(reference_dir),
@@ -119,10 +125,10 @@ def annotate(
         "options": options,
     }
     if not options.isolate:
-        result = _annotate_here(progress=tick, **kwargs)
+        result = _annotate_here(progress=_Progress(estimate.milestone), **kwargs)
     else:
-        result = _annotate_in_child(tick, kwargs)
-    tick(1.0)
+        result = _annotate_in_child(estimate, kwargs)
+    estimate.finish()
     return result
 
 
@@ -135,7 +141,7 @@ def _process_context() -> multiprocessing.context.ForkServerContext:
     return ctx
 
 
-def _annotate_in_child(tick: _Progress, kwargs: dict[str, Any]) -> AnnotationResult:
+def _annotate_in_child(estimate: ProgressEstimate, kwargs: dict[str, Any]) -> AnnotationResult:
     ctx = _process_context()
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_child_main, args=(sender, kwargs), name="gas-annotate")
@@ -144,12 +150,15 @@ def _annotate_in_child(tick: _Progress, kwargs: dict[str, Any]) -> AnnotationRes
     outcome: tuple[str, Any] | None = None
     try:
         while outcome is None:
+            if not receiver.poll(TICK_SECONDS):
+                estimate.tick()  # between the engine's milestones (progress.py)
+                continue
             try:
                 kind, payload = receiver.recv()
             except EOFError:
                 break
             if kind == "progress":
-                tick(float(payload))
+                estimate.milestone(*payload)
             else:
                 outcome = (kind, payload)
         process.join()
@@ -178,8 +187,8 @@ def _child_main(sender: Any, kwargs: dict[str, Any]) -> None:
     global _IN_JOB_PROCESS  # noqa: PLW0603 - a per-process fact, set once at process start
     _IN_JOB_PROCESS = True
 
-    def report(fraction: float) -> None:
-        sender.send(("progress", fraction))
+    def report(value: float, bound: float | None, pace: float) -> None:
+        sender.send(("progress", (value, bound, pace)))
 
     try:
         result = _annotate_here(progress=_Progress(report), **kwargs)
@@ -242,7 +251,7 @@ def _annotate_here(
             scope="",
             first=validator.stats.first_mismatches[0] if validator.stats.first_mismatches else None,
         )
-        tick(0.95)
+        tick(0.95, 1.0, 0.05 * _FINISH_RECORDS_PER_SECOND / max(validator.stats.records, 1))
         summary = finish_outputs(
             outputs,
             results,
@@ -306,21 +315,37 @@ def _run_chunks(
     # Validation reads the input while chunks run. Progress is the share of records whose chunk
     # is finished, against the total so far extrapolated from the share of input bytes read
     # (exact once validation is done): 5% for reading, 90% for chunks, 5% for the outputs.
+    # Each report also gives the progress once the chunks in flight finish and the expected
+    # pace, so the caller's estimate moves between chunk completions (progress.py).
+    read = 0.0
+    done_records = 0
+    inflight_records = 0
+    first_submit: float | None = None
+
+    def report() -> None:
+        total = max(validator.records_seen / max(read, 1e-6), done_records + inflight_records, 1)
+        rate = (done_records / max(time.monotonic() - first_submit, 1e-3)
+                if done_records and first_submit is not None
+                else _PRIOR_RECORDS_PER_SECOND * workers)
+        tick(0.05 * read + 0.9 * min(done_records / total, 1.0),
+             0.05 * read + 0.9 * min((done_records + inflight_records) / total, 1.0),
+             0.9 * rate / total)
+
     def on_validate(fraction: float) -> None:
-        tick(0.05 * fraction)
+        nonlocal read
+        read = min(max(fraction, read), 1.0)
+        report()
 
     def to_user() -> dict[str, str]:
         return {b: u for u, b in validator.stats.contigs.items()}
 
     results: list[ChunkResult] = []
-    done_records = 0
 
     def chunk_done(spec: ChunkSpec, _previous_offset: int) -> None:
-        nonlocal done_records
+        nonlocal done_records, inflight_records
         done_records += spec.records
-        read = max(spec.input_offset, 1) / max(validator.stats.input_bytes, 1)
-        estimate = max(validator.records_seen / min(max(read, 1e-6), 1.0), done_records, 1)
-        tick(0.05 + 0.9 * min(done_records / estimate, 1.0))
+        inflight_records -= spec.records
+        report()
 
     runner = _ChunkRunner(workers)
     warmed: set[str] = set()
@@ -334,6 +359,10 @@ def _run_chunks(
             while runner.busy >= 2 * workers:
                 _record(runner.next_result(), results, joiner, chunk_done)
             runner.submit(spec, _context(bundle, spec, to_user(), options))
+            inflight_records += spec.records
+            first_submit = first_submit or time.monotonic()
+            report()
+        on_validate(1.0)  # the whole input is read
         while runner.busy:
             _record(runner.next_result(), results, joiner, chunk_done)
     finally:

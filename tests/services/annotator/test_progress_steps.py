@@ -1,0 +1,103 @@
+"""Progress moves in small steps, also for a job the engine cuts into only two chunks.
+
+A 120k-variant job is one 100k-record chunk and one of 20k: reported only at milestones its
+progress went 0 -> 5 % -> 80 % -> 95 % -> done. The engine's caller now sees an estimate
+between milestones (gas_annotator.engine.progress) that moves at most 5 % at a time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from pathlib import Path
+
+import pysam
+import pytest
+
+from gas_annotator.engine import annotate
+from gas_annotator.engine.progress import HEADROOM, MAX_STEP, ProgressEstimate
+from gas_annotator.reference import Bundle
+
+# The chr21 bundle's real sequence (the rest of the contig is N).
+SEQUENCED = (24_985_581, 26_000_306)
+
+
+def synthetic_vcf(bundle: Bundle, path: Path, records: int, seed: int = 13) -> Path:
+    """`records` SNVs with the reference's REF at random sequenced positions, sorted."""
+    contig = "21" if "21" in bundle.manifest.contigs else next(iter(bundle.manifest.contigs))
+    start, end = SEQUENCED
+    sequence = pysam.FastaFile(str(bundle.fasta)).fetch(contig, start - 1, end).upper()
+    rng = random.Random(seed)
+    lines = [f"##fileformat=VCFv4.2\n##contig=<ID={contig},length="
+             f"{bundle.manifest.contigs[contig]}>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"]
+    offsets = [i for i in (rng.randrange(len(sequence)) for _ in range(2 * records))
+               if sequence[i] in "ACGT"][:records]
+    for offset in sorted(offsets):
+        ref = sequence[offset]
+        alt = rng.choice([base for base in "ACGT" if base != ref])
+        lines.append(f"{contig}\t{start + offset}\t.\t{ref}\t{alt}\t.\t.\t.\n")
+    path.write_text("".join(lines))
+    return path
+
+
+def test_a_120k_variant_job_reports_progress_in_steps_of_at_most_about_5_percent(
+    chr21_bundle: Bundle, tmp_path: Path
+) -> None:
+    vcf = synthetic_vcf(chr21_bundle, tmp_path / "v120k.vcf", 120_000)
+    values: list[float] = []
+    result = annotate(vcf, reference_dir=chr21_bundle.root, out_dir=tmp_path / "out",
+                      workers=1, progress=values.append, scratch_dir=tmp_path / "tmp")
+    assert result.variant_count == 120_000
+    assert values[-1] == 1.0
+    steps = [b - a for a, b in zip([0.0, *values], values, strict=False)]
+    assert all(step > 0 for step in steps), values  # never backwards, never repeated
+    assert max(steps) <= 0.06, values
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_between_milestones_progress_moves_at_the_expected_pace_up_to_the_bound() -> None:
+    clock = Clock()
+    shown: list[float] = []
+    estimate = ProgressEstimate(shown.append, clock=clock)
+    # Input read (5 %); a chunk worth 75 % in flight, expected to take 1.5 s.
+    estimate.milestone(0.05, 0.80, 0.5)
+    assert shown == [0.05]
+    for _ in range(5):  # ticks 0.1 s apart, as the caller's loop makes them
+        clock.now += 0.1
+        estimate.tick()
+    assert shown[-1] == pytest.approx(0.30)
+    # Long past its expected time, it still stops short of the unfinished chunk's end.
+    for _ in range(100):
+        clock.now += 0.1
+        estimate.tick()
+    assert shown[-1] == pytest.approx(0.05 + HEADROOM * 0.75)
+    # The chunk finishes: the rest of it is shown in steps of at most MAX_STEP.
+    estimate.milestone(0.80, 0.80)
+    assert shown[-1] == pytest.approx(0.05 + HEADROOM * 0.75 + MAX_STEP)
+    clock.now += 0.1
+    estimate.tick()
+    assert shown[-1] == pytest.approx(0.80)
+    assert all(b - a <= MAX_STEP + 1e-9 for a, b in itertools.pairwise(shown))
+
+
+def test_a_milestone_far_ahead_of_the_estimate_is_caught_up_in_small_steps() -> None:
+    clock = Clock()
+    shown: list[float] = []
+    estimate = ProgressEstimate(shown.append, clock=clock)
+    estimate.milestone(0.05, 0.80, 0.0)  # no idea of the pace
+    estimate.milestone(0.80, 0.95, 0.0)  # the big chunk finished
+    while shown[-1] < 0.80:
+        clock.now += 0.1
+        estimate.tick()
+    estimate.finish()
+    assert shown[-1] == 1.0
+    steps = [b - a for a, b in zip([0.0, *shown], shown, strict=False)]
+    assert max(steps) <= MAX_STEP + 1e-9
+    assert min(steps) > 0
