@@ -21,10 +21,11 @@ API and the CLI); anything else is refused rather than stored, and every value i
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -40,6 +41,9 @@ from gas_core.jobs.keys import (
     user_pk,
 )
 from gas_core.jobs.store import TableStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # The query parameters a filter may hold: the results browser's, API's and CLI's names.
 # (The sort direction is `order`, asc|desc, as the API and the page spell it.)
@@ -172,8 +176,15 @@ def _is_frequency(text: str) -> bool:
 class SavedFilterStore(TableStore):
     """Reads and conditional writes of saved filters. Thread-safe."""
 
-    def __init__(self, *args: Any, max_filters: int = MAX_SAVED_FILTERS, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        table_name: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_filters: int = MAX_SAVED_FILTERS,
+    ) -> None:
+        super().__init__(dynamodb, table_name, clock=clock)
         self.max_filters = max_filters
 
     def list_filters(self, user_id: str) -> list[SavedFilter]:
