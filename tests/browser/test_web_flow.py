@@ -65,8 +65,10 @@ def artifacts() -> Path:
 class Visit:
     """One browser context (one person), recording CSP violations and page errors."""
 
-    def __init__(self, browser: Any, stack: LocalStack, artifacts: Path, name: str) -> None:
-        self.context = browser.new_context(accept_downloads=True, base_url=stack.web_url)
+    def __init__(self, browser: Any, stack: LocalStack, artifacts: Path, name: str,
+                 **context_options: Any) -> None:
+        self.context = browser.new_context(accept_downloads=True, base_url=stack.web_url,
+                                           **context_options)
         self.context.set_default_timeout(15_000)
         self.page = self.context.new_page()
         self.problems: list[str] = []
@@ -139,23 +141,25 @@ def test_a_user_annotates_browses_downloads_and_others_cannot_see_it(
     alice.shot("results")
     gene = max(job.summary["genes"].items(), key=lambda kv: kv[1])[0]  # type: ignore[index]
     page.fill("#gene", gene)
+    if page.query_selector("#carriers"):  # a file with samples: every site, not only carried
+        page.check("#carriers")
     page.click("#apply-filters")
     page.wait_for_url(f"**gene={gene}**")
     genes = set(page.locator("#variants td.gene").all_inner_texts())
     assert genes == {gene}
     alice.shot("filtered-by-gene")
 
-    # Download the TSV: the real file, with its own name.
+    # Export the filtered view as TSV: exactly the rows the page counts, with its own name.
     with page.expect_download() as download_info:
         page.click("#download-tsv")
     download = download_info.value
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
-    assert saved.name.endswith(".annot.tsv")
+    assert saved.name.endswith(".filtered.tsv")
     rows = list(csv.DictReader(io.StringIO(saved.read_text()), delimiter="\t"))
     assert rows and {"chrom", "pos", "gene", "consequence", "impact", "clinvar"} <= set(rows[0])
-    assert sum(1 for r in rows if r["gene"] == gene) == int(
-        page.inner_text("#row-count").split()[0].replace(",", ""))
+    assert {r["gene"] for r in rows} == {gene}
+    assert len(rows) == int(page.inner_text("#row-count").split()[0].replace(",", ""))
 
     # The jobs list shows it completed.
     page.goto("/jobs")

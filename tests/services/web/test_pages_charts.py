@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from gas_web.app.charts import CHAR_PX, bar_chart, consequence_chart, summary_charts
+import pytest
+
+from gas_web.app.charts import bar_chart, consequence_chart, summary_charts, text_width
 
 COMMON = {f"common_term_{i:02d}_variant": 1000 - i for i in range(12)}
 
@@ -26,15 +28,22 @@ def test_the_consequence_chart_keeps_every_high_and_moderate_term_past_the_top_t
     assert 'class="impact impact-high"' in svg and 'class="impact impact-moderate"' in svg
 
 
-def test_chart_labels_are_never_cut_and_get_a_column_as_wide_as_the_longest() -> None:
-    longest = "non_coding_transcript_exon_variant"
+@pytest.mark.parametrize("longest", ["non_coding_transcript_exon_variant", "MODERATE",
+                                     "DEMOMINUS", "WWWWWWWWWWWW"])
+def test_chart_labels_are_never_cut_and_get_a_column_as_wide_as_the_longest(
+    longest: str
+) -> None:
     svg = str(bar_chart("t", {longest: 5, "intron_variant": 9}))
     assert longest in _labels(svg) and "…" not in svg
     width = int(re.search(r'data-label-width="(\d+)"', svg).group(1))  # type: ignore[union-attr]
-    assert width >= len(longest) * CHAR_PX
     # The label is anchored at the column's right edge: it starts at or right of x=0.
     x = float(re.search(r'<text class="chart-label" x="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
-    assert x - len(longest) * CHAR_PX >= 0
+    assert x <= width and x - text_width(longest) >= 0
+
+
+def test_upper_case_labels_are_measured_wider_than_lower_case() -> None:
+    # "MODERATE" (measured 83 px at 15 px in Chromium here) is wider than "moderate".
+    assert text_width("MODERATE") >= 83 > text_width("moderate")
 
 
 def test_summary_charts_read_mappings_and_lists_of_counts() -> None:

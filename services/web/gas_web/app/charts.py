@@ -20,10 +20,24 @@ from markupsafe import Markup, escape
 
 ROW_HEIGHT = 22
 FONT_PX = 15
-# An upper bound on the advance of one character of the page's sans-serif at FONT_PX (the
-# widest glyphs of SO terms, "m" and "w", are ~0.8 em; the average is ~0.55 em). Generous on
-# purpose: too wide only leaves white space, too narrow would clip.
-CHAR_PX = 0.62 * FONT_PX
+# Advance widths (em) of DejaVu Sans, the widest of the common sans-serif fonts a page falls
+# back to (Arial, Liberation Sans and Helvetica are narrower), so a label measured with them
+# fits in any of those. Upper case is wider than lower case: "MODERATE" needs 5.7 em, not 4.9.
+_EM = {
+    **dict(zip("abcdefghijklmnopqrstuvwxyz",
+               (.613, .635, .55, .635, .615, .352, .635, .634, .278, .278, .579, .278, .974,
+                .634, .612, .635, .635, .411, .521, .392, .634, .592, .818, .592, .592, .525),
+               strict=True)),
+    **dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+               (.684, .686, .698, .77, .632, .575, .775, .752, .295, .295, .656, .563, .863,
+                .748, .787, .603, .787, .695, .635, .611, .732, .684, .967, .685, .611, .685),
+               strict=True)),
+    **dict.fromkeys("0123456789", .636),
+    "_": .5, "-": .361, ".": .318, " ": .318, ",": .318, "/": .337, "(": .39, ")": .39,
+}
+WIDEST_EM = 1.0  # any other character (an em is the widest a glyph usually is)
+# 5 % more than measured: too wide only leaves white space, too narrow would clip.
+SAFETY = 1.05
 LABEL_PAD = 10
 MIN_LABEL_WIDTH = 60
 BAR_WIDTH = 260
@@ -63,10 +77,15 @@ class Chart:
     svg: Markup
 
 
+def text_width(text: str) -> float:
+    """Pixels `text` takes at FONT_PX in the widest likely font (see _EM)."""
+    return sum(_EM.get(char, WIDEST_EM) for char in text) * FONT_PX * SAFETY
+
+
 def label_width(labels: list[str]) -> int:
     """Pixels the label column needs so that the longest label fits whole."""
-    longest = max((len(label) for label in labels), default=0)
-    return max(MIN_LABEL_WIDTH, math.ceil(longest * CHAR_PX) + LABEL_PAD)
+    widest = max((text_width(label) for label in labels), default=0.0)
+    return max(MIN_LABEL_WIDTH, math.ceil(widest) + LABEL_PAD)
 
 
 def bar_chart(
