@@ -23,6 +23,12 @@ Settings of one service (its ConfigMap's data): the shared config, what the char
 {{- else }}
 {{- $_ := set $data "GAS_WEB_HOST" "0.0.0.0" -}}
 {{- $_ := set $data "GAS_WEB_PORT" (toString .svc.port) -}}
+{{- /* How many annotation jobs run at once at full scale (pods x jobs per pod): a PENDING
+job's estimated start assumes the jobs ahead of it drain this many at a time. */ -}}
+{{- $ann := mergeOverwrite (deepCopy .root.Values.defaults) (deepCopy .root.Values.services.annotator) -}}
+{{- $pods := ternary $ann.autoscaling.maxReplicas $ann.replicas $ann.autoscaling.enabled -}}
+{{- $perPod := ternary "1" (dig "GAS_WORKER_CONCURRENCY" "1" (default (dict) $ann.env) | toString) (eq ($ann.mode | default "deployment") "job") -}}
+{{- $_ := set $data "GAS_ANNOTATOR_SLOTS" (toString (mul (max 1 (int $pods)) (max 1 (int $perPod)))) -}}
 {{- end }}
 {{- if include "gas.isJob" . }}
 {{- /* One message per Job pod, then exit; an empty queue ends the Job too. */ -}}
