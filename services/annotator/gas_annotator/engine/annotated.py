@@ -62,20 +62,41 @@ def _empty_query(af_keys: dict[str, str]) -> pa.Table:
     return pa.table({n: pa.array([], t) for n, t in types.items()})
 
 
+# Our extra population-AF keys share this prefix (population_af.info_key).
+_AF_PREFIX = "GAS_AF_"
+
+
 def info_values(info: pa.Array, keys: list[str]) -> dict[str, pa.Array]:
     """Per record, the value of each INFO key as written (null when absent; the first when a
-    key is repeated): one split on ';' for all keys, 4-5x cheaper than a regex per key."""
+    key is repeated): one split on ';' for all keys, 4-5x cheaper than a regex per key.
+
+    A bundle with every population AF field adds a dozen GAS_AF_<NAME> keys: one prefix test
+    over every piece finds theirs, and each such key is then looked for among those only.
+    """
     n = len(info)
     fields = pc.split_pattern(info, ";")
     flat = whole(pc.list_flatten(fields))
     parent = pc.list_parent_indices(fields).to_numpy()
     out: dict[str, pa.Array] = {}
-    for key in keys:
-        idx = np.flatnonzero(pc.starts_with(flat, f"{key}=").to_numpy(zero_copy_only=False))
-        owners = parent[idx]
+
+    def gather(pieces: pa.Array, owners_of: np.ndarray[Any, np.dtype[Any]],
+               idx: np.ndarray[Any, np.dtype[Any]], key: str) -> pa.Array:  # fmt: skip
+        owners = owners_of[idx]
         first = np.r_[True, owners[1:] != owners[:-1]] if len(idx) else np.zeros(0, np.bool_)
-        values = pc.utf8_slice_codeunits(pc.take(flat, pa.array(idx[first])), len(key) + 1)
-        out[key] = scatter(values, owners[first], n)
+        values = pc.utf8_slice_codeunits(pc.take(pieces, pa.array(idx[first])), len(key) + 1)
+        return scatter(values, owners[first], n)
+
+    grouped = [k for k in keys if k.startswith(_AF_PREFIX)]
+    for key in keys:
+        if key not in grouped:
+            idx = np.flatnonzero(pc.starts_with(flat, f"{key}=").to_numpy(zero_copy_only=False))
+            out[key] = gather(flat, parent, idx, key)
+    if grouped:
+        sub = np.flatnonzero(pc.starts_with(flat, _AF_PREFIX).to_numpy(zero_copy_only=False))
+        pieces = whole(pc.take(flat, pa.array(sub)))
+        for key in grouped:
+            idx = np.flatnonzero(pc.starts_with(pieces, f"{key}=").to_numpy(zero_copy_only=False))
+            out[key] = gather(pieces, parent[sub], idx, key)
     return out
 
 

@@ -111,8 +111,22 @@ def _format_indexes(fmt: str | None) -> dict[str, int]:
     return {key: keys.index(key) if key in keys else -1 for key in ("GT", "DP", "GQ")}
 
 
+def _zygosities(gt: pa.Array) -> tuple[pa.Array, np.ndarray[Any, np.dtype[np.bool_]]]:
+    """Zygosity and carrier flag per record, computed once per distinct GT."""
+    if len(gt) == 0:
+        return pa.array([], pa.string()), np.zeros(0, dtype=np.bool_)
+    encoded = whole(pc.dictionary_encode(gt))
+    names = [_zygosity(v) for v in encoded.dictionary.to_pylist()]
+    codes = pc.fill_null(encoded.indices, len(names)).to_numpy(zero_copy_only=False)
+    names.append("missing")  # a null GT (no GT key in FORMAT)
+    carrier = np.array([z in ("het", "hom_alt") for z in names], dtype=np.bool_)[codes]
+    return pc.take(pa.array(names, pa.string()), pa.array(codes)), carrier
+
+
 def _subfield(parts: pa.ListArray, index: np.ndarray[Any, np.dtype[np.int64]]) -> pa.Array:
     """Per record, element ``index`` of its ':'-split sample field (null when absent)."""
+    if len(index) and int(index.max()) < 0:
+        return pa.nulls(len(index), pa.string())
     offsets = parts.offsets.to_numpy()
     lengths = np.diff(offsets)
     ok = (index >= 0) & (index < lengths)
@@ -123,6 +137,8 @@ def _subfield(parts: pa.ListArray, index: np.ndarray[Any, np.dtype[np.int64]]) -
 
 def _integer(values: pa.Array) -> pa.Array:
     """FORMAT integers as int32; '.', empty or malformed values are null."""
+    if values.null_count == len(values):
+        return pa.nulls(len(values), pa.int32())
     good = pc.fill_null(pc.match_substring_regex(values, r"^-?[0-9]{1,9}$"), False)
     clean = pc.if_else(good, values, pa.scalar(None, pa.string()))
     return whole(pc.cast(clean, pa.int32()))
@@ -132,26 +148,28 @@ def listed_genotypes(fmt: pa.Array, sample_columns: list[pa.Array]) -> pa.Table:
     """Per record: carriers, the genotypes list and, for one sample, the flat columns."""
     m = len(fmt)
     idx = map_distinct(
-        fmt,
-        _format_indexes,
+        fmt, _format_indexes,
         pa.struct([("GT", pa.int64()), ("DP", pa.int64()), ("GQ", pa.int64())]),
-    )
+    )  # fmt: skip
     gt_i, dp_i, gq_i = (
         pc.fill_null(pc.struct_field(idx, k), -1).to_numpy(zero_copy_only=False).astype(np.int64)
         for k in ("GT", "DP", "GQ")
     )
+    # FORMAT "GT" alone (1000 Genomes, most panels): the sample field is the GT.
+    gt_only = bool(m) and pc.all(pc.equal(fmt, "GT")).as_py() is True
     per_sample: list[tuple[pa.Array, pa.Array, pa.Array, pa.Array]] = []
     carriers = np.zeros(m, dtype=np.int32)
     for column in sample_columns:
-        parts = whole(pc.split_pattern(column, ":"))
-        gt = _subfield(parts, gt_i)
-        zygosity = map_distinct(gt, _zygosity, pa.string()) if m else pa.array([], pa.string())
-        # A GT of '.' is written as such but carries nothing.
-        carriers += pc.is_in(zygosity, value_set=pa.array(["het", "hom_alt"])).to_numpy(
-            zero_copy_only=False
-        )
-        per_sample.append((gt, zygosity, _integer(_subfield(parts, dp_i)),
-                           _integer(_subfield(parts, gq_i))))  # fmt: skip
+        if gt_only:
+            gt, depth, gq = column, pa.nulls(m, pa.int32()), pa.nulls(m, pa.int32())
+        else:
+            parts = whole(pc.split_pattern(column, ":"))
+            gt = _subfield(parts, gt_i)
+            depth = _integer(_subfield(parts, dp_i))
+            gq = _integer(_subfield(parts, gq_i))
+        zygosity, carrier = _zygosities(gt)
+        carriers += carrier
+        per_sample.append((gt, zygosity, depth, gq))
     n = len(sample_columns)
     # Record-major order for the list: record i's samples are entries i*n .. i*n+n-1.
     order = pa.array((np.arange(n)[None, :] * m + np.arange(m)[:, None]).ravel())
