@@ -262,3 +262,17 @@ def test_the_results_page_shows_saved_filters_and_the_note_of_the_last_save(
     again = client.get(f"{results}?gene=APP")
     assert "Saved this filter as" not in again.text  # a note is shown once
     assert ">High known</a>" in again.text
+
+
+def test_saved_filters_the_cli_and_the_variants_api_take_the_same_parameters(
+    client: TestClient,
+) -> None:
+    from gas_cli.filter_params import FILTER_KEYS
+    from gas_core.jobs import FILTER_PARAMETERS
+
+    spec = client.get("/api/openapi.json").json()
+    for path in ("/api/v1/jobs/{job_id}/variants", "/api/v1/jobs/{job_id}/variants/export"):
+        names = {p["name"] for p in spec["paths"][path]["get"]["parameters"]
+                 if p["in"] == "query"} - {"limit", "cursor", "format"}
+        assert names == set(FILTER_PARAMETERS), path
+    assert FILTER_KEYS == FILTER_PARAMETERS
