@@ -75,7 +75,19 @@ def test_an_archived_jobs_page_keeps_its_summary_charts_and_log(
     assert page.locator("svg.chart").count() == 3
     assert page.query_selector("#browse-link") is None
     assert page.query_selector("#download-tsv") is None
+    # The whole file's ClinVar P/LP panel stays too, without links to the (archived) table.
+    assert page.locator("#clinvar-plp").count() == 1
+    assert page.locator("#clinvar-plp a.plp-link").count() == 0
     visit.shot("archived")
+
+    # The variant table is archived: its page says so, names the user, and leads to the job.
+    response = page.goto(f"/jobs/{job_id}/results?gene=APP")
+    assert response is not None and response.status == 409
+    assert page.locator("#signed-in-as").count() == 1 and user in page.content()
+    assert page.get_attribute("a.back-link", "href") == f"/jobs/{job_id}"
+    # Chromium logs the expected 409 as a console error; nothing else may be there.
+    visit.problems[:] = [p for p in visit.problems if "status of 409" not in p]
+    page.goto(f"/jobs/{job_id}")
 
     with page.expect_download() as download_info:
         page.click("#download-summary")
