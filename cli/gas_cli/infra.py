@@ -168,22 +168,28 @@ class Infrastructure:
 
     def _ensure_table_indexes(self) -> None:
         """Secondary indexes a table created before they existed is missing (one per update:
-        DynamoDB adds one index at a time)."""
+        DynamoDB adds one index at a time and refuses an update while the table is UPDATING,
+        so each waits for the table to be ACTIVE again before the next)."""
         db = self.aws.dynamodb
         name = self.names.table
         table = db.describe_table(TableName=name)["Table"]
         existing = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+
+        def add(index: TableIndex) -> None:
+            db.update_table(
+                TableName=name,
+                AttributeDefinitions=_index_attributes(),
+                GlobalSecondaryIndexUpdates=[{"Create": _index_spec(index)}],
+            )
+            db.get_waiter("table_exists").wait(
+                TableName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 120}
+            )
+
         for index in TABLE_INDEXES:
             if index.name in existing:
                 continue
-            self._change(
-                "update", "table", name, f"add index {index.name}",
-                lambda index=index: db.update_table(  # type: ignore[misc]
-                    TableName=name,
-                    AttributeDefinitions=_index_attributes(),
-                    GlobalSecondaryIndexUpdates=[{"Create": _index_spec(index)}],
-                ),
-            )
+            self._change("update", "table", name, f"add index {index.name}",
+                         lambda index=index: add(index))  # type: ignore[misc]
 
     # -- SNS ---------------------------------------------------------------------------------
 
