@@ -26,10 +26,28 @@ def test_pick_order_is_mane_then_protein_coding_then_severity_then_transcript() 
     # Variant 3: equal on everything else: the smaller transcript id.
     parent = np.array([0, 0, 1, 1, 2, 2, 3, 3])
     mane = pa.array([False, True, False, False, False, False, False, False])
-    biotype = pa.array(["protein_coding", "protein_coding", "lincRNA", "protein_coding",
-                        "protein_coding", "protein_coding", "protein_coding", "protein_coding"])
-    terms = ["missense_variant", "intron_variant", "splice_donor_variant", "intron_variant",
-             "intron_variant", "stop_gained", "missense_variant", "missense_variant"]
+    biotype = pa.array(
+        [
+            "protein_coding",
+            "protein_coding",
+            "lincRNA",
+            "protein_coding",
+            "protein_coding",
+            "protein_coding",
+            "protein_coding",
+            "protein_coding",
+        ]
+    )
+    terms = [
+        "missense_variant",
+        "intron_variant",
+        "splice_donor_variant",
+        "intron_variant",
+        "intron_variant",
+        "stop_gained",
+        "missense_variant",
+        "missense_variant",
+    ]
     rank = np.array([RANK[t] for t in terms], dtype=np.int64)
     transcript = pa.array(["T9", "T1", "T2", "T3", "T4", "T5", "T7", "T6"])
     got = picked_rows(parent, mane, biotype, rank, transcript).to_pylist()
@@ -39,7 +57,7 @@ def test_pick_order_is_mane_then_protein_coding_then_severity_then_transcript() 
 def _picked_by_variant(parquet: Path) -> dict[tuple[int, str, str], list[dict[str, object]]]:
     out: dict[tuple[int, str, str], list[dict[str, object]]] = defaultdict(list)
     for row in pq.read_table(parquet).to_pylist():
-        out[(int(row["pos"]), str(row["ref"]), str(row["alt"]))].append(row)  # type: ignore[call-overload]
+        out[(int(row["pos"]), str(row["ref"]), str(row["alt"]))].append(row)
     return out
 
 
@@ -69,7 +87,7 @@ def test_picked_is_one_row_per_real_variant_and_the_mane_row_where_there_is_one(
     copies: dict[tuple[int, str, str], int] = defaultdict(int)
     with pysam.VariantFile(str(vcf)) as records:
         for r in records:
-            copies[(r.pos, r.ref, r.alts[0] if r.alts else "")] += 1
+            copies[(r.pos, str(r.ref), r.alts[0] if r.alts else "")] += 1
     several = 0
     for key, rows in by_variant.items():
         picked = [r for r in rows if r["picked"]]
