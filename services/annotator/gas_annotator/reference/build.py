@@ -191,6 +191,9 @@ def _prepare_known(
                 if is_af_field(name, str(meta.number), str(meta.type))
             ]  # fmt: skip
             maf = "MAF" in info and "MINOR_ALLELE" in info
+            descriptions = {
+                name: str(meta.description or "").strip('"') for name, meta in header.info.items()
+            }
             used = [str(name) for name in header.contigs]
             ids = []
             for rec in reader:
@@ -245,7 +248,7 @@ def _prepare_known(
         af_field=af_field,
         clnsig_field=next((f for f in CLNSIG_FIELDS if f in info), None),
         records=records,
-        af_fields=[af_column(name) for name in af_names],
+        af_fields=[af_column(name, descriptions.get(name, "")) for name in af_names],
     )
 
 

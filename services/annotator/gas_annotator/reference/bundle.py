@@ -88,16 +88,17 @@ def is_af_field(name: str, number: str, typ: str) -> bool:
     return name in _SPECIAL_AF or _AF_PATTERN.match(name) is not None
 
 
-def af_column(name: str) -> dict[str, str]:
+def af_column(name: str, description: str = "") -> dict[str, str]:
     """The result column and label of an AF field: ``gnomADe_AF`` -> af_gnomade "gnomAD
-    exomes", ``KG_AFR_AF`` -> af_kg_afr "1000 Genomes African (AFR)"."""
+    exomes", ``KG_AFR_AF`` -> af_kg_afr "1000 Genomes African (AFR)". A field that names no
+    cohort (``AF``) is labelled with its header description when it has one."""
     if name in _SPECIAL_AF:
-        column, label, _ = _SPECIAL_AF[name]
-        return {"field": name, "column": column, "label": label}
+        column, label, (cohort, _pop) = _SPECIAL_AF[name]
+        return {"field": name, "column": column, "label": label if cohort else description or label}
     match = _AF_PATTERN.match(name)
     if match is None:
         return {"field": name, "column": "af_" + re.sub(r"[^a-z0-9]+", "_", name.lower()),
-                "label": name}  # fmt: skip
+                "label": description or name}  # fmt: skip
     cohort, pop = match.group("cohort"), match.group("pop") or ""
     cohort_label = _COHORTS.get(cohort, cohort)
     label = cohort_label
