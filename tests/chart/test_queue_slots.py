@@ -10,7 +10,8 @@ from tests.chart.conftest import Rendered
 
 
 def slots(rendered: Rendered) -> str:
-    return rendered.get("ConfigMap", "gas-web")["data"]["GAS_ANNOTATOR_SLOTS"]
+    value: str = rendered.get("ConfigMap", "gas-web")["data"]["GAS_ANNOTATOR_SLOTS"]
+    return value
 
 
 def test_the_web_knows_the_annotators_full_scale(
