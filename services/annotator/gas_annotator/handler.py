@@ -396,12 +396,24 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
+# Progress is written when it moved at least this much (the page shows whole percents; the
+# engine's estimate moves a little on every tick) or when the lease needs renewing anyway.
+PROGRESS_WRITE_STEP = 0.01
+
+
+def progress_write_due(progress: float, written: float, *, since_last: float, lease: float) -> bool:
+    """Whether the keeper's next tick writes: the lease is due for renewal (a third of it
+    passed), or progress moved by a visible step since the last write."""
+    return since_last >= lease / 3 or round(abs(progress - written), 6) >= PROGRESS_WRITE_STEP
+
+
 class _LeaseKeeper:
     """Renews the job's lease and writes progress from a background thread, until the job's
     wall-clock deadline (time.monotonic).
 
-    The engine reports progress often; the table gets at most one write per progress interval,
-    and at least one per third of the lease even when progress stalls (a long chunk). Past the
+    The engine reports progress often; the table gets at most one write per progress interval
+    (and only when progress moved a whole percent since the last), and at least one per third
+    of the lease even when progress stalls (a long chunk). Past the
     deadline the engine's next progress report raises JobTimedOut (stopping the engine); an
     engine that reports nothing at all past the deadline plus one lease is no longer renewed,
     so its lease expires instead of being held forever.
@@ -434,8 +446,8 @@ class _LeaseKeeper:
             if time.monotonic() > self._deadline + lease:
                 log.error("job_unresponsive_past_its_deadline_lease_not_renewed")
                 return
-            due = time.monotonic() - last_write >= lease / 3
-            if self._progress == self._written and not due:
+            if not progress_write_due(self._progress, self._written,
+                                      since_last=time.monotonic() - last_write, lease=lease):
                 continue
             try:
                 self._annotator.repository.update_progress(

@@ -16,6 +16,7 @@ import pytest
 
 from gas_annotator.engine import annotate
 from gas_annotator.engine.progress import HEADROOM, MAX_STEP, ProgressEstimate
+from gas_annotator.handler import progress_write_due
 from gas_annotator.reference import Bundle
 
 # The chr21 bundle's real sequence (the rest of the contig is N).
@@ -101,3 +102,13 @@ def test_a_milestone_far_ahead_of_the_estimate_is_caught_up_in_small_steps() -> 
     steps = [b - a for a, b in zip([0.0, *shown], shown, strict=False)]
     assert max(steps) <= MAX_STEP + 1e-9
     assert min(steps) > 0
+
+
+def test_progress_is_written_when_it_moved_a_visible_step_or_the_lease_is_due() -> None:
+    """The estimate moves a little on every tick: the lease keeper writes it only once it
+    moved a whole percent (what the page shows), or with the lease renewal it owes anyway."""
+    lease = 120.0
+    assert progress_write_due(0.0, -1.0, since_last=0.0, lease=lease)  # the first tick
+    assert not progress_write_due(0.105, 0.10, since_last=3.0, lease=lease)
+    assert progress_write_due(0.11, 0.10, since_last=3.0, lease=lease)
+    assert progress_write_due(0.10, 0.10, since_last=lease / 3, lease=lease)
