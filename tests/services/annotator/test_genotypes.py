@@ -148,7 +148,7 @@ def test_more_than_100_samples_give_the_carrier_count_only(
 ) -> None:
     rng = random.Random(7)
     samples = [f"S{i:03d}" for i in range(150)]
-    choices = ["0/0", "0|1", "1|1", "./.", "1", "0", ".", "1/0", "./1"]
+    choices = ["0/0", "0|1", "1|1", "./.", "1", "0", ".", "1/0", "./1", "0/0/1", "0/0/0"]
     records = []
     for i, e in enumerate(sorted(demo_expectations(demo_bundle), key=lambda x: x.pos)):
         fmt = ["GT", "GT:DP", "DP:GT", "GT:GQ:DP"][i % 4]

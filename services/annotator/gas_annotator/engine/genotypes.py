@@ -201,7 +201,8 @@ def scan_carriers(
     with GT (the VCF rule when GT is present). Per block of whole lines, every tab at or after
     a line's FORMAT column opens a sample field; its GT's alleles are one character each after
     the split (0, 1 or '.'), separated by '/' or '|', so a sample carries when an allele's
-    first character is a digit 1-9 (a multi-digit index never starts with 0).
+    first character is a digit 1-9 (a multi-digit index never starts with 0, and its first
+    digit decides).
     """
     n = len(format_start)
     carriers = np.zeros(n, dtype=np.int32)
@@ -225,36 +226,40 @@ def scan_carriers(
     return carriers
 
 
+# Alleles looked at per GT: diploid and polyploid calls up to this ploidy count fully.
+_MAX_PLOIDY = 8
+
+
 def _scan_block(
     block: bytes,
     format_start: np.ndarray[Any, np.dtype[np.int64]],
     has_gt: np.ndarray[Any, np.dtype[np.bool_]],
     out: np.ndarray[Any, np.dtype[np.int32]],
 ) -> int:
-    # Padding: reads a few bytes past a line's last field never leave the array.
-    arr = np.frombuffer(block + b"\n\n\n\n", dtype=np.uint8)
+    """Add each line's carriers to ``out``; return the number of lines.
+
+    Byte-wise, with shifted views instead of per-sample indexing: a tab followed by a nonzero
+    digit (the first allele), or by alleles and separators ending in one (``0|1``, ``./1``,
+    ``0/0/1``), marks a carrier. Only those tabs are then placed in their lines, and kept when
+    they lie at or after the line's FORMAT column (a tab before POS ``123`` looks the same).
+    """
+    pad = 2 * _MAX_PLOIDY + 2
+    arr = np.frombuffer(block + b"\n" * pad, dtype=np.uint8)
     size = len(block)
     line_end = np.flatnonzero(arr[:size] == 10)
     k = len(line_end)
-    starts = np.concatenate([[0], line_end[:-1] + 1])
-    tabs = np.flatnonzero(arr[:size] == 9)
-    line = np.searchsorted(line_end, tabs)
-    # The tab ending FORMAT and every one after it open a sample field.
-    sample_tab = tabs > starts[line] + format_start[:k][line]
-    sample_tab &= has_gt[:k][line]
-    field = tabs[sample_tab] + 1
-    owner = line[sample_tab]
-    digit = (arr[field] >= ord("1")) & (arr[field] <= ord("9"))
-    carrier = digit
-    at = field
-    active = np.ones(len(field), dtype=np.bool_)
-    while True:
-        sep = arr[at + 1]
-        active &= (sep == ord("/")) | (sep == ord("|"))
-        if not active.any():
+    nonzero = (arr >= ord("1")) & (arr <= ord("9"))
+    sep = (arr == ord("/")) | (arr == ord("|"))
+    hit = nonzero[1 : size + 1].copy()
+    chain = np.ones(size, dtype=np.bool_)
+    for j in range(1, _MAX_PLOIDY):
+        chain &= sep[2 * j : size + 2 * j]
+        if not chain.any():
             break
-        at = np.where(active, at + 2, at)
-        allele = arr[at]
-        carrier |= active & (allele >= ord("1")) & (allele <= ord("9"))
-    out[:k] += np.bincount(owner[carrier], minlength=k).astype(np.int32)[:k]
+        hit |= chain & nonzero[2 * j + 1 : size + 2 * j + 1]
+    at = np.flatnonzero(hit & (arr[:size] == 9))
+    line = np.searchsorted(line_end, at)
+    starts = np.concatenate([[0], line_end[:-1] + 1])
+    keep = (at > starts[line] + format_start[:k][line]) & has_gt[:k][line]
+    out[:k] += np.bincount(line[keep], minlength=k).astype(np.int32)[:k]
     return k
