@@ -147,13 +147,15 @@ def test_views_detail_links_filtered_export_and_a_preset(
     assert parse_qs(urlsplit(page.url).query) == {"carriers": ["all"], "known": ["true"]}
 
     # Export the filtered, sorted view: as many rows as the page says, in its order.
-    page.goto(f"{finished.results}?carriers=all&impact=MODIFIER&sort=gene")
+    # Filter on the commonest impact (MODIFIER on the demo, MODERATE on HG00096's sites).
+    impact = api(stack, finished, "/summary", carriers="all")["impacts"][0]["impact"]
+    page.goto(f"{finished.results}?carriers=all&impact={impact}&sort=gene")
     shown = row_total(page)
-    assert shown > 0
+    assert 0 < shown < variants
     tsv = download(page, "#download-tsv", tmp_path)
     assert tsv.name.endswith(".filtered.tsv")
     records = list(csv.DictReader(io.StringIO(tsv.read_text()), delimiter="\t"))
-    assert len(records) == shown and {r["impact"] for r in records} == {"MODIFIER"}
+    assert len(records) == shown and {r["impact"] for r in records} == {impact}
     genes = [r["gene"] for r in records if r["gene"]]
     assert genes == sorted(genes)
     vcf = download(page, "#download-vcf", tmp_path)

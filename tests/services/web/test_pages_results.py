@@ -128,7 +128,9 @@ def test_the_af_field_in_use_and_the_keep_no_af_switch_are_stated_on_screen(
     job, data = single
     client = as_owner(job)
     text = page(client, job, carriers="all", max_af="0.01")
-    assert ">gnomAD exomes (gnomADe_AF)</option>" in text
+    # The bundle's default field is offered once, as the default.
+    assert ">gnomAD exomes (default) (gnomADe_AF)</option>" in text
+    assert '<option value="af_gnomade"' not in text
     assert ">1000 Genomes global (AF)</option>" in text
     note = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", text.split('id="af-note">', 1)[1]
                                       .split("</p>", 1)[0]))
@@ -172,6 +174,8 @@ def test_the_filtered_summary_follows_the_filter(
     assert 'data-scope="filtered"' in text and text.count('<svg class="chart"') == 3
     panel = text.split('id="clinvar-plp"', 1)[1].split("</table>", 1)[0]
     assert "GENEA" in panel and "p.Arg5Gly" in panel and "/variants/1-100-A-G" in panel
+    assert ('href="https://www.ncbi.nlm.nih.gov/clinvar/?term=rs100" target="_blank" '
+            'rel="noopener noreferrer"') in panel
     narrowed = page(client, job, carriers="all", gene="GENEC")
     assert 'id="total-variants">1<' in narrowed and 'id="total-high">1<' in narrowed
     consequences = narrowed.split('aria-label="Variants by most severe consequence"', 1)[1]

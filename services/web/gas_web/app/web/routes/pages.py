@@ -24,6 +24,7 @@ from gas_web.app.results import (
     restore_eta,
     result_key,
 )
+from gas_web.app.variants import LinkTemplates
 from gas_web.app.web.routes import results
 
 router = APIRouter(include_in_schema=False)
@@ -66,7 +67,7 @@ def jobs_page(
 
 
 @router.get("/jobs/{job_id}")
-def job_page(request: Request, user: PageUser, job: PageJob) -> Response:
+def job_page(request: Request, user: PageUser, job: PageJob, settings: Settings) -> Response:
     state = availability(job)
     kinds = [kind for kind in RESULT_KINDS if kind in job.result_keys]
     return _render(
@@ -74,18 +75,18 @@ def job_page(request: Request, user: PageUser, job: PageJob) -> Response:
         restore_eta=restore_eta(job) if job.restore_tier else None,
         # The summary stays with the job whatever its storage state (it is never archived).
         charts=summary_charts(job.summary) if job.status is JobStatus.COMPLETED else [],
-        **_plp_panel(job, linked=state.ready),
+        **_plp_panel(job, linked=state.ready, templates=settings.link_templates),
     )
 
 
-def _plp_panel(job: Job, *, linked: bool) -> dict[str, Any]:
+def _plp_panel(job: Job, *, linked: bool, templates: LinkTemplates) -> dict[str, Any]:
     """The whole file's ClinVar P/LP variants for the job page (details need the table, so
     they are linked only while the results are ready)."""
     summary = job.summary or {}
     hits = summary.get("clinvar_pathogenic")
     if job.status is not JobStatus.COMPLETED or not isinstance(hits, list):
         return {"plp": None}
-    entries = results.plp_entries(job, [h for h in hits if isinstance(h, dict)], {})
+    entries = results.plp_entries(job, [h for h in hits if isinstance(h, dict)], {}, templates)
     if not linked:
         entries = [{**entry, "href": None} for entry in entries]
     counts = summary.get("counts")

@@ -25,6 +25,7 @@ from gas_web.app.results import ensure_available
 from gas_web.app.variants import (
     PRESETS,
     SORTS,
+    LinkTemplates,
     Preset,
     ResultInfo,
     VariantQuery,
@@ -32,6 +33,7 @@ from gas_web.app.variants import (
     query_params,
     variant_key,
 )
+from gas_web.app.variants.links import rsids
 from gas_web.app.web.routes.saved_filters import saved_filters_context
 
 router = APIRouter(include_in_schema=False)
@@ -138,9 +140,10 @@ def _sample_row(row: dict[str, Any], sample: str | None) -> dict[str, Any]:
     return row
 
 
-def plp_entries(job: Job, hits: list[dict[str, Any]],
-                params: dict[str, str]) -> list[dict[str, Any]]:
-    """ClinVar P/LP hits (filtered summary or the job's summary) with a detail link."""
+def plp_entries(job: Job, hits: list[dict[str, Any]], params: dict[str, str],
+                templates: LinkTemplates) -> list[dict[str, Any]]:
+    """ClinVar P/LP hits (filtered summary or the job's summary) with a detail link and, for
+    an rsID, its ClinVar page."""
     entries = []
     for hit in hits:
         key = hit.get("variant_key")
@@ -152,19 +155,25 @@ def plp_entries(job: Job, hits: list[dict[str, Any]],
             "known_id": known, "clinvar": hit.get("clinvar"),
             "href": _href(f"/jobs/{job.job_id}/variants/{quote(str(key), safe='')}", params)
             if key else None,
+            "clinvar_links": [(rsid, templates.clinvar.format(rsid=quote(rsid)))
+                              for rsid in rsids(str(known or ""))],
         })
     return entries
 
 
 def _af_choice(info: ResultInfo, query: VariantQuery) -> tuple[list[Any], Any]:
+    """(the AF fields to offer, the one in use). The column `allele_frequency` copies is
+    offered once, as the default, unless a link names it."""
     fields = info.af_columns()
-    return list(fields.values()), fields.get(query.af_field or "allele_frequency",
-                                             fields["allele_frequency"])
+    active = fields.get(query.af_field or "allele_frequency", fields["allele_frequency"])
+    offered = [af for af in fields.values()
+               if af.column != info.af_default or af.column == active.column]
+    return offered, active
 
 
 @router.get("/jobs/{job_id}/results")
-def results_browser(request: Request, user: PageUser, job: PageJob,
-                    variants: Variants) -> Response:
+def results_browser(request: Request, user: PageUser, job: PageJob, variants: Variants,
+                    settings: Settings) -> Response:
     _remember(request, user, [("Back to the job", f"/jobs/{job.job_id}")])
     ensure_available(job)
     given = _given(request)
@@ -198,7 +207,8 @@ def results_browser(request: Request, user: PageUser, job: PageJob,
         show_genotype=info.single_sample or bool(query.sample and info.has_genotypes),
         show_carriers=multi_sample and not query.sample,
         charts=summary_charts(summary), totals=summary.get("totals"),
-        plp=plp_entries(job, summary.get("clinvar_plp") or [], params), plp_scope="filtered",
+        plp=plp_entries(job, summary.get("clinvar_plp") or [], params, settings.link_templates),
+        plp_scope="filtered",
         plp_total=(summary.get("totals") or {}).get("clinvar_plp"),
         sorts=list(SORTS),
         href=lambda **changes: _href(results_path, {
