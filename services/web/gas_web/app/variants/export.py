@@ -58,7 +58,8 @@ def tsv_stream(
     cells = ", ".join(
         f"coalesce(CAST({name} AS VARCHAR), '')" if name in scan.info.columns else "''"
         for name in columns)
-    sql = (f"SELECT concat_ws(chr(9), {cells}) FROM {scan.source}{compiled.where}"  # noqa: S608
+    sql = (f"SELECT concat_ws(chr(9), {cells}) FROM {scan.source_for(compiled)}"  # noqa: S608
+           f"{compiled.where}"
            f"{scan.order(query)}")
     try:
         yield ("\t".join(columns) + "\n").encode()
@@ -137,7 +138,8 @@ def _vcf_text(
         select += ["genotype", "depth", "gq"]
     # Genomic (file) order always; the scan keeps it without sorting when rows are picked.
     order = "" if info.has_picked else " ORDER BY file_row_number"
-    sql = f"SELECT {', '.join(select)} FROM {scan.source}{compiled.where}{order}"  # noqa: S608
+    source = scan.source_for(compiled)
+    sql = f"SELECT {', '.join(select)} FROM {source}{compiled.where}{order}"  # noqa: S608
     samples = list(info.samples) if mode == "list" else (
         [info.samples[0] if info.samples else "SAMPLE"] if mode == "flat" else [])
     columns = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]

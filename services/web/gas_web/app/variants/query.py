@@ -38,6 +38,7 @@ IMPACT_RANK = ("CASE impact WHEN 'HIGH' THEN 0 WHEN 'MODERATE' THEN 1 WHEN 'LOW'
 PATHOGENIC_REGEX = r"(^|[,/|&;])\s*(likely_)?pathogenic\s*($|[,/|&;])"
 PATHOGENIC_SQL = f"coalesce(regexp_matches(clinvar, '{PATHOGENIC_REGEX}', 'i'), false)"
 VARIANT_KEY_SQL = "concat_ws('-', chrom, pos, ref, alt)"
+VARIANT_HASH_SQL = "hash(chrom, pos, ref, alt)"
 # Sort keys offered to users -> SQL expressions (never user text in SQL). `allele_frequency`
 # sorts by the AF field the query filters on.
 SORTS: dict[str, str] = {
@@ -49,6 +50,7 @@ SORTS: dict[str, str] = {
     "clinvar": "clinvar",
 }
 MAX_PAGE = 500
+ZYGOSITY_PREFIX = "gas_z"
 # Far beyond any result's row count (the annotator's inputs are capped in bytes).
 MAX_OFFSET = 2**31 - 1
 _TERM = re.compile(r"^[A-Za-z0-9_./ -]{1,64}$")
@@ -173,8 +175,10 @@ def compile_query(query: VariantQuery, info: ResultInfo) -> Compiled:  # noqa: P
     if query.view == "variant":
         clauses.append("picked")
     index = sample_index(query, info)
+    # The selected sample's zygosity: a flat column of the per-job zygosity file
+    # (gas_web.app.variants.scan), not a list element read from every row's genotypes.
     zygosity = "zygosity" if info.single_sample else (
-        f"genotypes[{index}].zygosity" if index is not None else None)
+        f"{ZYGOSITY_PREFIX}{index}" if index is not None else None)
     carriers = query.carriers or ("only" if info.has_samples else "all")
     if carriers == "only" and info.has_samples:
         if zygosity is not None:

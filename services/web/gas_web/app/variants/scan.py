@@ -13,6 +13,7 @@ from gas_web.app.variants.query import (
     IMPACT_RANK,
     SINGLE_SAMPLE_COLUMNS,
     VARIANT_KEY_SQL,
+    ZYGOSITY_PREFIX,
     Compiled,
     VariantQuery,
     af_column,
@@ -21,16 +22,36 @@ from gas_web.app.variants.query import (
 
 @dataclass(frozen=True)
 class Scan:
-    """A job's Parquet file, what it holds, and the SQL that reads it."""
+    """A job's Parquet file, what it holds, and the SQL that reads it.
+
+    `zygosity`: the job's per-sample zygosity file (one flat column per sample, rows in the
+    result's order), made on the first query naming a sample of a multi-sample result:
+    reading one element of every row's `genotypes` list costs ~40x a flat column.
+    """
 
     path: Path
     info: ResultInfo
+    zygosity: Path | None = None
 
     @property
     def source(self) -> str:
-        # The path is ours (cache dir + a hash), never user text; quotes escaped anyway.
-        quoted = str(self.path).replace("'", "''")
-        scan = f"read_parquet('{quoted}', file_row_number = true)"
+        return self._source(with_zygosity=False)
+
+    def source_for(self, compiled: Compiled) -> str:
+        """The source a compiled query needs (with the zygosity columns when it names a
+        sample of a multi-sample result)."""
+        return self._source(with_zygosity=compiled.sample_index is not None)
+
+    def _source(self, *, with_zygosity: bool) -> str:
+        # Paths are ours (cache dir + a hash), never user text; quotes escaped anyway.
+        scan = f"read_parquet('{_quoted(self.path)}', file_row_number = true)"
+        if with_zygosity:
+            if self.zygosity is None:
+                raise RuntimeError("the zygosity file is made before a sample query runs")
+            # Row i of one file is row i of the other (DuckDB pushes no filter below a
+            # positional join); the zygosity file brings the row numbers along.
+            scan = (f"(SELECT * FROM read_parquet('{_quoted(self.path)}') AS result "  # noqa: S608
+                    f"POSITIONAL JOIN read_parquet('{_quoted(self.zygosity)}') AS zygosity)")
         if self.info.has_picked:
             return scan
         # A result written before `picked` existed: pick each variant's row here, by the
@@ -45,7 +66,7 @@ class Scan:
 
     def order(self, query: VariantQuery) -> str:
         """ORDER BY, or nothing when the file's own order is the requested one (DuckDB keeps
-        insertion order, so a first page stops after its rows instead of sorting them all)."""
+        insertion order, so an export in file order streams without sorting everything)."""
         if query.in_file_order and self.info.has_picked:
             return ""
         return query.order_by(self.info)
@@ -73,6 +94,19 @@ class Scan:
                 row["genotypes"] = sample_genotypes(samples, row["genotypes"])
             out.append(row)
         return out
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def zygosity_sql(path: Path, info: ResultInfo, out: Path) -> str:
+    """COPY the zygosity of every sample, one flat column each, in the result's row order."""
+    columns = ", ".join(f"genotypes[{i}].zygosity AS {ZYGOSITY_PREFIX}{i}"
+                        for i in range(1, len(info.samples) + 1))
+    return (f"COPY (SELECT file_row_number, {columns} FROM "  # noqa: S608
+            f"read_parquet('{_quoted(path)}', file_row_number = true)) "
+            f"TO '{_quoted(out)}' (FORMAT parquet, ROW_GROUP_SIZE 65536)")
 
 
 def sample_genotypes(samples: tuple[str, ...], structs: Any) -> list[dict[str, Any]] | None:

@@ -29,8 +29,8 @@ from gas_web.app.variants import export as export_module
 from gas_web.app.variants import summary as summary_module
 from gas_web.app.variants.info import ResultInfo, read_info
 from gas_web.app.variants.links import LinkTemplates
-from gas_web.app.variants.query import IMPACTS, MAX_PAGE, VariantQuery, compile_query
-from gas_web.app.variants.scan import Scan
+from gas_web.app.variants.query import IMPACTS, MAX_PAGE, Compiled, VariantQuery, compile_query
+from gas_web.app.variants.scan import Scan, zygosity_sql
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 # Totals of recent queries, so paging through a filtered view counts its rows once.
 _TOTALS_KEPT = 512
+DUCKDB_MEMORY = "512MB"
+ZYGOSITY_SUFFIX = ".zygosity"
 ExportFormat = Literal["tsv", "vcf"]
 
 
@@ -72,7 +74,11 @@ class VariantStore:
         self._max_bytes = max_bytes
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._db = duckdb.connect(":memory:", config={"threads": 2})
+        # Bounded: sorts and aggregates beyond this spill to the private cache directory, so
+        # the process's memory does not grow with the result (see the browser benchmark).
+        self._db = duckdb.connect(":memory:", config={
+            "threads": 2, "memory_limit": DUCKDB_MEMORY,
+            "temp_directory": str(cache_dir / "duckdb-spill")})
         self._options: dict[str, dict[str, list[str]]] = {}
         self._info: dict[str, ResultInfo] = {}
         self._headers: dict[str, list[str]] = {}
@@ -128,6 +134,7 @@ class VariantStore:
                 continue
             total -= path.stat().st_size
             path.unlink(missing_ok=True)
+            path.with_suffix(ZYGOSITY_SUFFIX).unlink(missing_ok=True)
             for cached in (self._options, self._info, self._headers):
                 cached.pop(path.stem, None)
 
@@ -142,37 +149,76 @@ class VariantStore:
             self.local_file(job)  # marks it recently used (and fetches it again if evicted)
         return cached
 
-    def scan(self, job: Job) -> Scan:
+    def scan(self, job: Job, compiled: Compiled | None = None) -> Scan:
+        """The job's file to query; with the per-sample zygosity file when `compiled` names a
+        sample of a multi-sample result (made once, on the first such query)."""
         info = self.info(job)
-        return Scan(self.cache_path(job), info)
+        path = self.cache_path(job)
+        if compiled is None or compiled.sample_index is None:
+            return Scan(path, info)
+        zygosity = path.with_suffix(ZYGOSITY_SUFFIX)
+        with self._lock(_cache_name(job)):
+            if not zygosity.exists():
+                partial = zygosity.with_suffix(".zpart")
+                partial.unlink(missing_ok=True)
+                cursor = self._db.cursor()
+                try:
+                    cursor.execute(zygosity_sql(path, info, partial))
+                finally:
+                    cursor.close()
+                partial.chmod(0o600)
+                partial.replace(zygosity)
+                log.info("sample zygosity cached", job_id=job.job_id, samples=len(info.samples))
+        return Scan(path, info, zygosity)
+
+    def _compiled_scan(self, job: Job, query: VariantQuery) -> tuple[Scan, Compiled]:
+        compiled = compile_query(query, self.info(job))
+        return self.scan(job, compiled), compiled
 
     def page(
         self, job: Job, query: VariantQuery, *, offset: int = 0, limit: int = 50
     ) -> VariantPage:
-        scan = self.scan(job)
+        scan, compiled = self._compiled_scan(job, query)
         limit = max(1, min(limit, MAX_PAGE))
-        compiled = compile_query(query, scan.info)
+        source = scan.source_for(compiled)
         cursor = self._db.cursor()
         try:
-            total = self._total(cursor, scan, compiled.where, compiled.params)
+            total = self._total(cursor, source, compiled)
+            # Two steps: the page's row numbers from the filter and sort columns alone, then
+            # those rows' columns (row groups found by row number). A sorted deep page keeps
+            # only (key, row number) pairs in its top-N, and wide columns (genotypes) are
+            # read for the page's rows, never for the rows skipped on the way.
             # SQL is assembled only from our own fragments; every user value is a parameter.
-            rows_sql = (f"SELECT {scan.row_select(query)} FROM {scan.source}{compiled.where}"  # noqa: S608
-                        f"{scan.order(query)} LIMIT ? OFFSET ?")
-            result = cursor.execute(rows_sql, [*compiled.params, limit, offset])
-            names = [d[0] for d in result.description or []]
-            rows = scan.rows(names, result.fetchall())
+            # Always ORDER BY here, file order included: DuckDB stops early for file order,
+            # and LIMIT without it over file_row_number alone hits a DuckDB binder bug when
+            # every row group is pruned (2.0.1: "Failed to bind column reference file_index").
+            ids_sql = (f"SELECT file_row_number FROM {source}{compiled.where}"  # noqa: S608
+                       f"{query.order_by(scan.info)} LIMIT ? OFFSET ?")
+            ids = [row[0] for row in cursor.execute(
+                ids_sql, [*compiled.params, limit, offset]).fetchall()]
+            rows: list[dict[str, Any]] = []
+            if ids:
+                rows_sql = (f"SELECT {scan.row_select(query)}, file_row_number AS _row "  # noqa: S608
+                            f"FROM {scan.source} WHERE file_row_number IN "
+                            f"({', '.join('?' * len(ids))})")
+                result = cursor.execute(rows_sql, ids)
+                names = [d[0] for d in result.description or []]
+                by_row = {row["_row"]: row for row in scan.rows(names, result.fetchall())}
+                rows = [by_row[i] for i in ids]
+                for row in rows:
+                    del row["_row"]
         finally:
             cursor.close()
         return VariantPage(items=rows, total=total, offset=offset, limit=limit)
 
-    def _total(self, cursor: duckdb.DuckDBPyConnection, scan: Scan, where: str,
-               params: list[Any]) -> int:
-        key = (str(scan.path), where, repr(params))
+    def _total(self, cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled) -> int:
+        where, params = compiled.where, compiled.params
+        key = (source, where, repr(params))
         with self._locks_guard:
             if key in self._totals:
                 self._totals.move_to_end(key)
                 return self._totals[key]
-        counted = cursor.execute(f"SELECT count(*) FROM {scan.source}{where}", params).fetchone()  # noqa: S608
+        counted = cursor.execute(f"SELECT count(*) FROM {source}{where}", params).fetchone()  # noqa: S608
         total = int(counted[0]) if counted else 0
         with self._locks_guard:
             self._totals[key] = total
@@ -180,10 +226,14 @@ class VariantStore:
                 self._totals.popitem(last=False)
         return total
 
+    def forget_totals(self) -> None:
+        """Count every filter afresh (the benchmark measures a new filter's first page)."""
+        with self._locks_guard:
+            self._totals.clear()
+
     def summary(self, job: Job, query: VariantQuery) -> dict[str, Any]:
         """Counts over the filtered set, for the charts (see gas_web.app.variants.summary)."""
-        scan = self.scan(job)
-        compiled = compile_query(query, scan.info)
+        scan, compiled = self._compiled_scan(job, query)
         cursor = self._db.cursor()
         try:
             return summary_module.summarize(cursor, scan, query, compiled)
@@ -203,8 +253,7 @@ class VariantStore:
     def export(self, job: Job, query: VariantQuery, fmt: ExportFormat) -> Iterator[bytes]:
         """The filtered, sorted set as TSV or bgzipped VCF, in chunks. Checks the query (and
         fetches the file and VCF header) now, so errors come before the first byte."""
-        scan = self.scan(job)
-        compiled = compile_query(query, scan.info)
+        scan, compiled = self._compiled_scan(job, query)
         if fmt == "tsv":
             return export_module.tsv_stream(self._db.cursor(), scan, query, compiled)
         header = self._vcf_header(job, scan)
