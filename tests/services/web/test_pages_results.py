@@ -170,7 +170,7 @@ def test_the_filtered_summary_follows_the_filter(
     job, data = single
     client = as_owner(job)
     text = page(client, job, carriers="all")
-    assert 'id="total-variants">{:,}<'.format(len(data)) in text
+    assert f'id="total-variants">{len(data):,}<' in text
     assert 'data-scope="filtered"' in text and text.count('<svg class="chart"') == 3
     panel = text.split('id="clinvar-plp"', 1)[1].split("</table>", 1)[0]
     assert "GENEA" in panel and "p.Arg5Gly" in panel and "/variants/1-100-A-G" in panel
