@@ -55,3 +55,10 @@ def test_summary_charts_read_mappings_and_lists_of_counts() -> None:
     assert [c.key for c in charts] == ["consequences", "impacts", "genes"]
     assert "missense_variant" in charts[0].svg and "APP" in charts[2].svg
     assert summary_charts(None) == [] and summary_charts({}) == []
+
+
+def test_a_filtered_summary_in_the_transcript_view_says_it_counts_rows() -> None:
+    rows = summary_charts({"view": "transcript", "impacts": [{"impact": "HIGH", "count": 2}]})
+    assert 'aria-label="Transcript rows by impact"' in rows[0].svg
+    variants = summary_charts({"view": "variant", "impacts": [{"impact": "HIGH", "count": 2}]})
+    assert 'aria-label="Variants by impact"' in variants[0].svg

@@ -140,10 +140,11 @@ def bar_chart(
     return Markup("".join(parts))  # noqa: S704
 
 
-def consequence_chart(counts: Mapping[str, int | float]) -> Markup:
+def consequence_chart(counts: Mapping[str, int | float],
+                      title: str = "Variants by most severe consequence") -> Markup:
     """The top consequences plus every HIGH and MODERATE one, bars coloured by impact."""
     classes = {term: f"impact impact-{impact_of_term(term).lower()}" for term in counts}
-    return bar_chart("Variants by most severe consequence", counts, max_bars=TOP_CONSEQUENCES,
+    return bar_chart(title, counts, max_bars=TOP_CONSEQUENCES,
                      keep=HIGH_TERMS | MODERATE_TERMS, classes=classes)
 
 
@@ -171,13 +172,18 @@ def summary_charts(summary: Mapping[str, Any] | None) -> list[Chart]:
     if not summary:
         return []
     charts: list[Chart] = []
+    # A filtered summary says what it counts: in the transcript view, rows (its `view`).
+    unit = "Transcript rows" if summary.get("view") == "transcript" else "Variants"
+    consequence_title = ("Variants by most severe consequence" if "view" not in summary
+                         else f"{unit} by consequence term")
     consequences = _counts(summary.get("consequences"))
     if consequences:
-        charts.append(Chart("consequences", "Consequences", consequence_chart(consequences)))
+        charts.append(Chart("consequences", "Consequences",
+                            consequence_chart(consequences, consequence_title)))
     impacts = _counts(summary.get("impacts"))
     if impacts:
         charts.append(Chart("impacts", "Impact",
-                            bar_chart("Variants by impact", impacts, order=IMPACT_ORDER,
+                            bar_chart(f"{unit} by impact", impacts, order=IMPACT_ORDER,
                                       css_class="impact")))
     genes = _counts(summary.get("genes"))
     if genes:
