@@ -254,3 +254,14 @@ def test_job_status_values_render_as_badges(signed_in: TestClient) -> None:
     from gas_web.app.web.templating import STATUS_BADGES
 
     assert set(STATUS_BADGES) == {s.value for s in JobStatus}
+
+
+def test_the_jobs_table_lets_secondary_columns_give_way_on_a_phone(
+    signed_in: TestClient, submit_job: SubmitJob, user_id: str
+) -> None:
+    # The real width check is in Chromium (tests/browser/test_results_browser.py).
+    submit_job(user_id)
+    page = signed_in.get("/jobs").text
+    assert '<th class="w-25 d-none d-md-table-cell">Progress</th>' in page
+    assert '<th class="d-none d-md-table-cell">Completed</th>' in page
+    assert '<td class="job-file">' in page  # long file names wrap (app.css)
