@@ -132,10 +132,12 @@ def _vcf_text(
     select += [f'"{column}"' for column in af_columns]
     if info.has_samples:
         select.append("carriers")
+    # The sample columns are written by DuckDB: one string per record crosses into Python.
     if mode == "list":
-        select.append("genotypes")
+        select.append(f"array_to_string(list_transform(genotypes, lambda g: "
+                      f"{_sample_sql('g.gt', 'g.depth', 'g.gq')}), chr(9)) AS sample_text")
     elif mode == "flat":
-        select += ["genotype", "depth", "gq"]
+        select.append(f"{_sample_sql('genotype', 'depth', 'gq')} AS sample_text")
     # Genomic (file) order always; the scan keeps it without sorting when rows are picked.
     order = "" if info.has_picked else " ORDER BY file_row_number"
     source = scan.source_for(compiled)
@@ -194,20 +196,14 @@ def _record(row: dict[str, Any], csq: list[str], af_columns: list[str], mode: st
         info.append(f"GAS_CARRIERS={row['carriers']}")
     fields = [str(row["chrom"]), str(row["pos"]), row["id"] or ".", str(row["ref"]),
               str(row["alt"]), ".", ".", ";".join(info) or "."]
-    if mode == "list":
-        fields.append("GT:DP:GQ")
-        fields += [_sample_field(g) for g in row["genotypes"] or []]
-    elif mode == "flat":
-        fields.append("GT:DP:GQ")
-        fields.append(_sample_field({"gt": row["genotype"], "depth": row["depth"],
-                                     "gq": row["gq"]}))
+    if mode is not None:
+        fields += ["GT:DP:GQ", row["sample_text"] or ""]
     return "\t".join(fields)
 
 
-def _sample_field(genotype: dict[str, Any] | None) -> str:
-    genotype = genotype or {}
-    return ":".join([genotype.get("gt") or ".", _number(genotype.get("depth")),
-                     _number(genotype.get("gq"))])
+def _sample_sql(gt: str, depth: str, gq: str) -> str:
+    return (f"concat_ws(':', coalesce(nullif({gt}, ''), '.'), "
+            f"coalesce(CAST({depth} AS VARCHAR), '.'), coalesce(CAST({gq} AS VARCHAR), '.'))")
 
 
 def read_vcf_header(s3: S3Client, bucket: str, key: str) -> list[str] | None:

@@ -96,10 +96,15 @@ class VariantQuery:
         compiled = compile_query(self, info)
         return compiled.where, compiled.params
 
-    def order_by(self, info: ResultInfo | None = None) -> str:
+    def order_by(self, info: ResultInfo | None = None, *, reverse: bool = False) -> str:
+        """ORDER BY for the query's sort; `reverse`: exactly the opposite order (a page near
+        the end is read from the end: a smaller top-N)."""
         expression = SORTS.get(self.sort, SORTS["position"])
         if self.sort == "allele_frequency" and info is not None:
             expression = af_column(self, info)
+        if reverse:
+            direction = "ASC NULLS FIRST" if self.descending else "DESC NULLS FIRST"
+            return f" ORDER BY {expression} {direction}, file_row_number DESC"
         direction = "DESC" if self.descending else "ASC"
         return f" ORDER BY {expression} {direction} NULLS LAST, file_row_number"
 

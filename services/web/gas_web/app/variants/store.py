@@ -192,10 +192,17 @@ class VariantStore:
             # Always ORDER BY here, file order included: DuckDB stops early for file order,
             # and LIMIT without it over file_row_number alone hits a DuckDB binder bug when
             # every row group is pruned (2.0.1: "Failed to bind column reference file_index").
+            # Past the middle, the page is read from the end in the opposite order: the top-N
+            # then holds the rows after the page, not every row before it.
+            reverse = total // 2 < offset < total
+            skip, take = (max(0, total - offset - limit), min(limit, total - offset)) if (
+                reverse) else (offset, limit)
             ids_sql = (f"SELECT file_row_number FROM {source}{compiled.where}"  # noqa: S608
-                       f"{query.order_by(scan.info)} LIMIT ? OFFSET ?")
+                       f"{query.order_by(scan.info, reverse=reverse)} LIMIT ? OFFSET ?")
             ids = [row[0] for row in cursor.execute(
-                ids_sql, [*compiled.params, limit, offset]).fetchall()]
+                ids_sql, [*compiled.params, take, skip]).fetchall()]
+            if reverse:
+                ids.reverse()
             rows: list[dict[str, Any]] = []
             if ids:
                 rows_sql = (f"SELECT {scan.row_select(query)}, file_row_number AS _row "  # noqa: S608
