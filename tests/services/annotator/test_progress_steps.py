@@ -15,7 +15,7 @@ import pysam
 import pytest
 
 from gas_annotator.engine import annotate
-from gas_annotator.engine.progress import HEADROOM, MAX_STEP, ProgressEstimate
+from gas_annotator.engine.progress import HEADROOM, MAX_STEP, ChunkProgress, ProgressEstimate
 from gas_annotator.handler import progress_write_due
 from gas_annotator.reference import Bundle
 
@@ -112,3 +112,44 @@ def test_progress_is_written_when_it_moved_a_visible_step_or_the_lease_is_due() 
     assert not progress_write_due(0.105, 0.10, since_last=3.0, lease=lease)
     assert progress_write_due(0.11, 0.10, since_last=3.0, lease=lease)
     assert progress_write_due(0.10, 0.10, since_last=lease / 3, lease=lease)
+
+
+def test_chunk_progress_credits_running_chunks_at_the_rate_of_finished_ones() -> None:
+    """Two workers, a 100k and a 20k chunk of a 120k-record input read whole: when the small
+    one finishes after 0.4 s (50k records/s on a worker), the big one, running as long, is
+    credited with 20k records, and the rest is expected at 50k records/s."""
+    clock = Clock()
+    reports: list[tuple[float, float | None, float, float | None]] = []
+    chunks = ChunkProgress(lambda *report: reports.append(report), workers=2,
+                           records_seen=lambda: 120_000, prior_records_per_second=50_000.0,
+                           clock=clock)
+    chunks.read(1.0)
+    chunks.submitted(0, 100_000)
+    chunks.submitted(1, 20_000)
+    value, bound, pace, estimate = reports[-1]
+    assert value == pytest.approx(0.05) and bound == pytest.approx(0.95)
+    assert pace == pytest.approx(0.9 * 2 * 50_000 / 120_000)  # the prior, on both workers
+    clock.now = 0.4
+    chunks.finished(1, 20_000)
+    value, bound, pace, estimate = reports[-1]
+    assert value == pytest.approx(0.05 + 0.9 * 20_000 / 120_000)
+    assert estimate == pytest.approx(0.05 + 0.9 * 40_000 / 120_000)
+    assert pace == pytest.approx(0.9 * 50_000 / 120_000)  # one chunk left running
+
+
+def test_chunk_progress_starts_queued_chunks_when_a_worker_frees_up() -> None:
+    clock = Clock()
+    reports: list[tuple[float, float | None, float, float | None]] = []
+    chunks = ChunkProgress(lambda *report: reports.append(report), workers=1,
+                           records_seen=lambda: 30_000, prior_records_per_second=10_000.0,
+                           clock=clock)
+    chunks.read(1.0)
+    for index in range(3):
+        chunks.submitted(index, 10_000)
+    clock.now = 1.0
+    chunks.finished(0, 10_000)  # 10k records/s; chunk 1 starts now, chunk 2 still waits
+    clock.now = 1.5
+    chunks.read(1.0)
+    _, _, pace, estimate = reports[-1]
+    assert estimate == pytest.approx(0.05 + 0.9 * 15_000 / 30_000)
+    assert pace == pytest.approx(0.9 * 10_000 / 30_000)

@@ -30,7 +30,7 @@ from gas_annotator.engine.errors import InputError, ReferenceMismatch
 from gas_annotator.engine.limits import InputLimits
 from gas_annotator.engine.outputs import Joiner, Outputs, finish_outputs, output_paths, stem_of
 from gas_annotator.engine.population_af import af_columns, af_metadata, known_files
-from gas_annotator.engine.progress import TICK_SECONDS, ProgressEstimate
+from gas_annotator.engine.progress import TICK_SECONDS, ChunkProgress, ProgressEstimate
 from gas_annotator.engine.validate import ChunkPlan, ChunkSpec, Validator, check_mismatch_rate
 from gas_annotator.reference import Bundle, BundleError, load_bundle
 from gas_annotator.reference.demo_example import REAL_DATA_ON_DEMO
@@ -89,16 +89,21 @@ _FINISH_RECORDS_PER_SECOND = 400_000.0
 
 
 class _Progress:
-    """Monotonic milestones (value, bound, pace; see progress.py) for the caller."""
+    """Monotonic milestones (value, bound, pace, estimate; see progress.py) for the caller."""
 
-    def __init__(self, callback: Callable[[float, float | None, float], None]) -> None:
+    def __init__(
+        self, callback: Callable[[float, float | None, float, float | None], None]
+    ) -> None:
         self.callback = callback
         self.value = 0.0
 
-    def __call__(self, value: float, bound: float | None = None, pace: float = 0.0) -> None:
+    def __call__(
+        self, value: float, bound: float | None = None, pace: float = 0.0,
+        estimate: float | None = None,
+    ) -> None:
         value = min(max(value, self.value), 1.0)
         self.value = value
-        self.callback(value, bound, pace)
+        self.callback(value, bound, pace, estimate)
 
 
 def annotate(
@@ -187,8 +192,8 @@ def _child_main(sender: Any, kwargs: dict[str, Any]) -> None:
     global _IN_JOB_PROCESS  # noqa: PLW0603 - a per-process fact, set once at process start
     _IN_JOB_PROCESS = True
 
-    def report(value: float, bound: float | None, pace: float) -> None:
-        sender.send(("progress", (value, bound, pace)))
+    def report(value: float, bound: float | None, pace: float, estimate: float | None) -> None:
+        sender.send(("progress", (value, bound, pace, estimate)))
 
     try:
         result = _annotate_here(progress=_Progress(report), **kwargs)
@@ -312,29 +317,13 @@ def _run_chunks(
     *,
     joiner: Joiner,
 ) -> list[ChunkResult]:
-    # Validation reads the input while chunks run. Progress is the share of records whose chunk
-    # is finished, against the total so far extrapolated from the share of input bytes read
-    # (exact once validation is done): 5% for reading, 90% for chunks, 5% for the outputs.
-    # Each report also gives the progress once the chunks in flight finish and the expected
-    # pace, so the caller's estimate moves between chunk completions (progress.py).
-    read = 0.0
-    done_records = 0
-    inflight_records = 0
-    first_submit: float | None = None
-
-    def report() -> None:
-        total = max(validator.records_seen / max(read, 1e-6), done_records + inflight_records, 1)
-        rate = (done_records / max(time.monotonic() - first_submit, 1e-3)
-                if done_records and first_submit is not None
-                else _PRIOR_RECORDS_PER_SECOND * workers)
-        tick(0.05 * read + 0.9 * min(done_records / total, 1.0),
-             0.05 * read + 0.9 * min((done_records + inflight_records) / total, 1.0),
-             0.9 * rate / total)
+    # Validation reads the input while chunks run: 5% for reading, 90% for chunks, 5% for the
+    # outputs; between chunk completions the caller's estimate moves (progress.py).
+    chunks = ChunkProgress(tick, workers=workers, records_seen=lambda: validator.records_seen,
+                           prior_records_per_second=_PRIOR_RECORDS_PER_SECOND)
 
     def on_validate(fraction: float) -> None:
-        nonlocal read
-        read = min(max(fraction, read), 1.0)
-        report()
+        chunks.read(fraction)
 
     def to_user() -> dict[str, str]:
         return {b: u for u, b in validator.stats.contigs.items()}
@@ -342,10 +331,7 @@ def _run_chunks(
     results: list[ChunkResult] = []
 
     def chunk_done(spec: ChunkSpec, _previous_offset: int) -> None:
-        nonlocal done_records, inflight_records
-        done_records += spec.records
-        inflight_records -= spec.records
-        report()
+        chunks.finished(spec.index, spec.records)
 
     runner = _ChunkRunner(workers)
     warmed: set[str] = set()
@@ -359,10 +345,8 @@ def _run_chunks(
             while runner.busy >= 2 * workers:
                 _record(runner.next_result(), results, joiner, chunk_done)
             runner.submit(spec, _context(bundle, spec, to_user(), options))
-            inflight_records += spec.records
-            first_submit = first_submit or time.monotonic()
-            report()
-        on_validate(1.0)  # the whole input is read
+            chunks.submitted(spec.index, spec.records)
+        chunks.read(1.0)  # the whole input is read
         while runner.busy:
             _record(runner.next_result(), results, joiner, chunk_done)
     finally:
