@@ -81,8 +81,9 @@ class AnnotationResult(Outputs):
     variant_count: int
 
 
-# Chunk records per second per worker assumed until this job's first chunk finishes (about
-# what one worker does on the chr21 bundle here); it only paces the estimate (progress.py).
+# Chunk records per second per worker assumed while too little input has been read to tell
+# (then the read rate, until the first chunk finishes; about what one worker does on the chr21
+# bundle here); it only paces the progress estimate (progress.py).
 _PRIOR_RECORDS_PER_SECOND = 50_000.0
 # Records per second of writing the outputs after the last chunk (a prior, as above).
 _FINISH_RECORDS_PER_SECOND = 400_000.0
