@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from gas_core.aws import AwsClients
 from gas_core.jobs import Job, JobRepository, StorageState
+from gas_web.app.variants import paging
 from gas_web.settings import WebSettings
 from tests.services.web import variants_parquet as vp
 from tests.services.web.conftest import SubmitJob, bearer
@@ -115,11 +116,16 @@ def test_af_field_names_the_population_column_max_af_uses(
     {"sort": "allele_frequency"}, {"sort": "allele_frequency", "order": "desc"},
     {"sort": "impact", "view": "transcript"}, {"sort": "gene", "order": "desc"}, {},
     {"sample": "S1", "sort": "allele_frequency", "order": "desc", "carriers": "all"},
+    {"order": "desc", "view": "transcript"}, {"sort": "consequence", "view": "transcript"},
+    {"sort": "clinvar", "order": "desc", "carriers": "all"},
 ])
 def test_paging_through_any_sort_gives_every_row_once_in_order(
-    client: TestClient, multi: tuple[Job, list[vp.Variant]], params: dict[str, str]
+    client: TestClient, multi: tuple[Job, list[vp.Variant]], params: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Pages past the middle are read from the end in the opposite order: the same rows.
+    # Pages are found from per-key counts (row-number buckets for the file order) or, past
+    # the middle, read from the end in the opposite order: the same rows either way.
+    monkeypatch.setattr(paging, "BUCKET_ROWS", 16)  # several buckets in this small file
     job, _ = multi
     whole = everything(client, job, **params)
     collected: list[Any] = []
@@ -132,6 +138,27 @@ def test_paging_through_any_sort_gives_every_row_once_in_order(
             break
     assert [r["variant_key"] for r in collected] == [r["variant_key"] for r in whole]
     assert collected == whole
+    # And that order is the sort's: by its value (NULLs last), ties in file order.
+    in_file_order = everything(client, job, **{k: v for k, v in params.items()
+                                               if k not in ("sort", "order")})
+    assert _sorted(in_file_order, params) == whole
+
+
+IMPACT_RANK = {"HIGH": 0, "MODERATE": 1, "LOW": 2, "MODIFIER": 3}
+
+
+def _sorted(rows: list[dict[str, Any]], params: dict[str, str]) -> list[dict[str, Any]]:
+    sort, descending = params.get("sort", "position"), params.get("order") == "desc"
+    if sort == "position":
+        return rows[::-1] if descending else rows
+
+    def value(row: dict[str, Any]) -> Any:
+        if sort == "impact":
+            return IMPACT_RANK.get(row["impact"], 4)
+        return row["af"] if sort == "allele_frequency" else row[sort]
+
+    known = sorted((r for r in rows if value(r) is not None), key=value, reverse=descending)
+    return known + [r for r in rows if value(r) is None]  # stable: ties stay in file order
 
 
 def test_an_unknown_af_field_is_a_400_problem_naming_the_fields(

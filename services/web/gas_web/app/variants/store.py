@@ -29,6 +29,7 @@ from gas_web.app.variants import export as export_module
 from gas_web.app.variants import summary as summary_module
 from gas_web.app.variants.info import ResultInfo, read_info
 from gas_web.app.variants.links import LinkTemplates
+from gas_web.app.variants.paging import page_row_numbers
 from gas_web.app.variants.query import IMPACTS, MAX_PAGE, Compiled, VariantQuery, compile_query
 from gas_web.app.variants.scan import Scan, zygosity_sql
 
@@ -184,25 +185,12 @@ class VariantStore:
         cursor = self._db.cursor()
         try:
             total = self._total(cursor, source, compiled)
-            # Two steps: the page's row numbers from the filter and sort columns alone, then
-            # those rows' columns (row groups found by row number). A sorted deep page keeps
-            # only (key, row number) pairs in its top-N, and wide columns (genotypes) are
-            # read for the page's rows, never for the rows skipped on the way.
-            # SQL is assembled only from our own fragments; every user value is a parameter.
-            # Always ORDER BY here, file order included: DuckDB stops early for file order,
-            # and LIMIT without it over file_row_number alone hits a DuckDB binder bug when
-            # every row group is pruned (2.0.1: "Failed to bind column reference file_index").
-            # Past the middle, the page is read from the end in the opposite order: the top-N
-            # then holds the rows after the page, not every row before it.
-            reverse = total // 2 < offset < total
-            skip, take = (max(0, total - offset - limit), min(limit, total - offset)) if (
-                reverse) else (offset, limit)
-            ids_sql = (f"SELECT file_row_number FROM {source}{compiled.where}"  # noqa: S608
-                       f"{query.order_by(scan.info, reverse=reverse)} LIMIT ? OFFSET ?")
-            ids = [row[0] for row in cursor.execute(
-                ids_sql, [*compiled.params, take, skip]).fetchall()]
-            if reverse:
-                ids.reverse()
+            # Two steps: the page's row numbers from the filter and sort columns alone
+            # (gas_web.app.variants.paging: no sort of the whole set), then those rows'
+            # columns (row groups found by row number), so wide columns (genotypes) are read
+            # for the page's rows only.
+            ids = page_row_numbers(cursor, source, compiled, query, scan.info, offset=offset,
+                                   limit=limit, total=total)
             rows: list[dict[str, Any]] = []
             if ids:
                 rows_sql = (f"SELECT {scan.row_select(query)}, file_row_number AS _row "  # noqa: S608
