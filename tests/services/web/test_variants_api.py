@@ -125,7 +125,9 @@ def test_paging_through_any_sort_gives_every_row_once_in_order(
 ) -> None:
     # Pages are found from per-key counts (row-number buckets for the file order) or, past
     # the middle, read from the end in the opposite order: the same rows either way.
-    monkeypatch.setattr(paging, "BUCKET_ROWS", 16)  # several buckets in this small file
+    # Several buckets, and bucketed reads from the first page on, in this small file.
+    monkeypatch.setattr(paging, "BUCKET_ROWS", 16)
+    monkeypatch.setattr(paging, "TOP_N_ROWS", 0)
     job, _ = multi
     whole = everything(client, job, **params)
     collected: list[Any] = []
