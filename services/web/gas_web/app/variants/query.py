@@ -128,6 +128,8 @@ def af_column(query: VariantQuery, info: ResultInfo) -> str:
         known = ", ".join(info.af_columns())
         raise Problem(400, f"Unknown af_field {name!r}: this job has {known}.",
                       title="Unknown AF field")
+    if name not in info.columns:
+        return "CAST(NULL AS DOUBLE)"  # a file without frequencies at all
     return f'"{name}"'
 
 

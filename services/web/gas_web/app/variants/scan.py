@@ -55,11 +55,22 @@ class Scan:
         if self.info.has_picked:
             return scan
         # A result written before `picked` existed: pick each variant's row here, by the
-        # annotator's rule with impact standing in for consequence severity.
-        pick = ("row_number() OVER (PARTITION BY chrom, pos, ref, alt ORDER BY "
-                "coalesce(mane_select, false) DESC, coalesce(biotype = 'protein_coding', false) "
-                f"DESC, {IMPACT_RANK}, transcript NULLS LAST, file_row_number) = 1")
+        # annotator's rule with impact standing in for consequence severity (over the
+        # columns the file has; without variant coordinates every row is its own).
+        if not self.has_coordinates:
+            return f"(SELECT *, true AS picked FROM {scan})"  # noqa: S608 - our fragments only
+        present = self.info.columns
+        ranks = [rank for column, rank in (
+            ("mane_select", "coalesce(mane_select, false) DESC"),
+            ("biotype", "coalesce(biotype = 'protein_coding', false) DESC"),
+            ("impact", IMPACT_RANK), ("transcript", "transcript NULLS LAST")) if column in present]
+        pick = (f"row_number() OVER (PARTITION BY chrom, pos, ref, alt ORDER BY "
+                f"{', '.join([*ranks, 'file_row_number'])}) = 1")
         return f"(SELECT *, {pick} AS picked FROM {scan})"  # noqa: S608 - our fragments only
+
+    @property
+    def has_coordinates(self) -> bool:
+        return {"chrom", "pos", "ref", "alt"} <= self.info.columns
 
     def column(self, name: str) -> str:
         return name if name in self.info.columns else f"NULL AS {name}"
@@ -74,7 +85,8 @@ class Scan:
     def row_select(self, query: VariantQuery) -> str:
         """The API row: the TSV columns first (as before), then what this file adds."""
         parts = [self.column(name) for name in (*COLUMNS, *EXTRA_COLUMNS)]
-        parts += ["picked", f"{VARIANT_KEY_SQL} AS variant_key",
+        key = VARIANT_KEY_SQL if self.has_coordinates else "NULL"
+        parts += ["picked", f"{key} AS variant_key",
                   f"{af_column(query, self.info)} AS af"]
         if self.info.single_sample:
             parts += list(SINGLE_SAMPLE_COLUMNS)
