@@ -11,6 +11,7 @@ last, ascending or descending), then file order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +39,10 @@ class _Bucket:
 def page_row_numbers(
     cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, query: VariantQuery,
     info: ResultInfo, *, offset: int, limit: int, total: int,
+    count: Callable[[Compiled], int],
 ) -> list[int]:
-    """Row numbers of the page's rows, in the page's order."""
+    """Row numbers of the page's rows, in the page's order. `count`: rows matching a
+    compiled filter (the store's, which keeps recent counts for the next pages)."""
     if offset >= total:
         return []
     key = "file_row_number" if query.sort == "position" else _CATEGORICAL.get(query.sort)
@@ -47,7 +50,7 @@ def page_row_numbers(
     if offset + limit > TOP_N_ROWS:
         if query.sort == "allele_frequency":
             return _by_frequency(cursor, source, compiled, query, info, offset=offset,
-                                 limit=limit, total=total)
+                                 limit=limit, total=total, count=count)
         if key is not None:
             return _bucketed(cursor, source, compiled, query, info, key=key, offset=offset,
                              limit=limit, total=total)
@@ -140,18 +143,17 @@ def _from_row(
 def _by_frequency(
     cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, query: VariantQuery,
     info: ResultInfo, *, offset: int, limit: int, total: int,
+    count: Callable[[Compiled], int],
 ) -> list[int]:
     """AF order: the rows with a frequency (sorted; usually the few), then those without (in
     file order, like any other NULL group: most rows of a real result have no AF)."""
     af = af_column(query, info)
     known_where = f"{compiled.where} AND {af} IS NOT NULL" if compiled.where else (
         f" WHERE {af} IS NOT NULL")
-    counted = cursor.execute(f"SELECT count(*) FROM {source}{known_where}",  # noqa: S608
-                             compiled.params).fetchone()
-    known = int(counted[0]) if counted else 0
+    known_compiled = Compiled(known_where, compiled.params, compiled.sample_index)
+    known = count(known_compiled)
     found: list[int] = []
     if offset < known:
-        known_compiled = Compiled(known_where, compiled.params, compiled.sample_index)
         found = _top_n(cursor, source, known_compiled, query, info, offset=offset,
                        limit=min(limit, known - offset), total=known)
     if len(found) < limit and total > known:

@@ -189,8 +189,9 @@ class VariantStore:
             # (gas_web.app.variants.paging: no sort of the whole set), then those rows'
             # columns (row groups found by row number), so wide columns (genotypes) are read
             # for the page's rows only.
-            ids = page_row_numbers(cursor, source, compiled, query, scan.info, offset=offset,
-                                   limit=limit, total=total)
+            ids = page_row_numbers(
+                cursor, source, compiled, query, scan.info, offset=offset, limit=limit,
+                total=total, count=lambda part: self._total(cursor, source, part))
             rows: list[dict[str, Any]] = []
             if ids:
                 rows_sql = (f"SELECT {scan.row_select(query)}, file_row_number AS _row "  # noqa: S608
