@@ -140,7 +140,7 @@ def _vcf_text(
         select.append(f"{_sample_sql('genotype', 'depth', 'gq')} AS sample_text")
     # Genomic (file) order always; the scan keeps it without sorting when rows are picked.
     order = "" if info.has_picked else " ORDER BY file_row_number"
-    source = scan.source_for(compiled)
+    source = scan.source_with_genotypes(compiled) if mode == "list" else scan.source_for(compiled)
     sql = f"SELECT {', '.join(select)} FROM {source}{compiled.where}{order}"  # noqa: S608
     samples = list(info.samples) if mode == "list" else (
         [info.samples[0] if info.samples else "SAMPLE"] if mode == "flat" else [])

@@ -24,9 +24,11 @@ from gas_web.app.variants.query import (
 class Scan:
     """A job's Parquet file, what it holds, and the SQL that reads it.
 
-    `zygosity`: the job's per-sample zygosity file (one flat column per sample, rows in the
-    result's order), made on the first query naming a sample of a multi-sample result:
-    reading one element of every row's `genotypes` list costs ~40x a flat column.
+    `zygosity`: the job's by-sample copy, made on the first query naming a sample of a
+    multi-sample result: every column but `genotypes`, plus one flat zygosity column per
+    sample, in the result's row order (file_row_number kept as a column). Reading one element
+    of every row's `genotypes` list costs ~40x a flat column; a copy without the list (~1 s
+    per million rows, once) lets such queries prune row groups like any other.
     """
 
     path: Path
@@ -35,23 +37,29 @@ class Scan:
 
     @property
     def source(self) -> str:
-        return self._source(with_zygosity=False)
+        return self._source(by_sample=False)
 
     def source_for(self, compiled: Compiled) -> str:
-        """The source a compiled query needs (with the zygosity columns when it names a
-        sample of a multi-sample result)."""
-        return self._source(with_zygosity=compiled.sample_index is not None)
+        """The source a compiled query needs: the by-sample copy when it names a sample of a
+        multi-sample result."""
+        return self._source(by_sample=compiled.sample_index is not None)
 
-    def _source(self, *, with_zygosity: bool) -> str:
+    def source_with_genotypes(self, compiled: Compiled) -> str:
+        """As source_for, with the `genotypes` column (the VCF export writes them)."""
+        if compiled.sample_index is None:
+            return self.source
+        # Row i of one file is row i of the other (DuckDB pushes no filter below a
+        # positional join).
+        return (f"(SELECT * FROM (SELECT genotypes FROM read_parquet('{_quoted(self.path)}')) "  # noqa: S608
+                f"POSITIONAL JOIN {self._source(by_sample=True)})")
+
+    def _source(self, *, by_sample: bool) -> str:
         # Paths are ours (cache dir + a hash), never user text; quotes escaped anyway.
         scan = f"read_parquet('{_quoted(self.path)}', file_row_number = true)"
-        if with_zygosity:
+        if by_sample:
             if self.zygosity is None:
-                raise RuntimeError("the zygosity file is made before a sample query runs")
-            # Row i of one file is row i of the other (DuckDB pushes no filter below a
-            # positional join); the zygosity file brings the row numbers along.
-            scan = (f"(SELECT * FROM read_parquet('{_quoted(self.path)}') AS result "  # noqa: S608
-                    f"POSITIONAL JOIN read_parquet('{_quoted(self.zygosity)}') AS zygosity)")
+                raise RuntimeError("the by-sample copy is made before a sample query runs")
+            scan = f"read_parquet('{_quoted(self.zygosity)}')"
         if self.info.has_picked:
             return scan
         # A result written before `picked` existed: pick each variant's row here, by the
@@ -113,10 +121,10 @@ def _quoted(path: Path) -> str:
 
 
 def zygosity_sql(path: Path, info: ResultInfo, out: Path) -> str:
-    """COPY the zygosity of every sample, one flat column each, in the result's row order."""
+    """COPY the by-sample copy (see Scan) of the result at `path` to `out`."""
     columns = ", ".join(f"genotypes[{i}].zygosity AS {ZYGOSITY_PREFIX}{i}"
                         for i in range(1, len(info.samples) + 1))
-    return (f"COPY (SELECT file_row_number, {columns} FROM "  # noqa: S608
+    return (f"COPY (SELECT * EXCLUDE (genotypes), {columns} FROM "  # noqa: S608
             f"read_parquet('{_quoted(path)}', file_row_number = true)) "
             f"TO '{_quoted(out)}' (FORMAT parquet, ROW_GROUP_SIZE 65536)")
 

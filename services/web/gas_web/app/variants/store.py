@@ -126,14 +126,18 @@ class VariantStore:
             self._dir.chmod(0o700)
 
     def _evict(self, *, keep: Path) -> None:
+        def size(path: Path) -> int:  # the result and its by-sample copy, if made
+            copy = path.with_suffix(ZYGOSITY_SUFFIX)
+            return path.stat().st_size + (copy.stat().st_size if copy.exists() else 0)
+
         files = sorted(self._dir.glob("*.parquet"), key=lambda p: p.stat().st_mtime)
-        total = sum(p.stat().st_size for p in files)
+        total = sum(size(p) for p in files)
         for path in files:
             if total <= self._max_bytes:
                 break
             if path == keep:
                 continue
-            total -= path.stat().st_size
+            total -= size(path)
             path.unlink(missing_ok=True)
             path.with_suffix(ZYGOSITY_SUFFIX).unlink(missing_ok=True)
             for cached in (self._options, self._info, self._headers):
