@@ -7,20 +7,18 @@ emulator only backs the settings. A screenshot goes to test-artifacts/browser-ap
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 from gas_core.settings import GasSettings
 from gas_web.app.main import create_app
 from gas_web.settings import WebSettings
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.web_server import serving
 from tests.support import REPO_ROOT, emulator_settings
 
 pytestmark = [pytest.mark.browser]
@@ -29,30 +27,11 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser-api-docs"
 
 
 @pytest.fixture(scope="module")
-def playwright_api() -> Any:
-    sync_playwright = sync_playwright_or_skip()
-    return sync_playwright
-
-
-@pytest.fixture(scope="module")
 def web_url(provisioned: GasSettings, moto_endpoint: str) -> Iterator[str]:
     settings = emulator_settings(moto_endpoint, cls=WebSettings,
                                  name_prefix=provisioned.name_prefix, auth_mode="dev")
-    app = create_app(settings, registry=CollectorRegistry())
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    started = threading.Event()
-    # uvicorn sets `started` once it listens; poll it without a fixed sleep.
-    while not server.started and thread.is_alive():
-        started.wait(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, registry=CollectorRegistry())) as url:
+        yield url
 
 
 def test_api_docs_render_the_operations_offline(playwright_api: Any, web_url: str) -> None:

@@ -8,7 +8,6 @@ Screenshots go to test-artifacts/browser-archived/ (gitignored).
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,26 +16,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from gas_core.jobs import StorageState
-from tests.browser import test_web_flow as web_flow
 from tests.browser.local_stack import LocalStack
 from tests.browser.test_web_flow import JOB_TIMEOUT_MS, Visit
 from tests.support import REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
-# The same Chromium, stack and reference as the web flow (one stack per module).
-playwright_api = web_flow.playwright_api
-browser = web_flow.browser
-stack = web_flow.stack
-reference = web_flow.reference
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser-archived"
 
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
 
 
 def _submit(visit: Visit, path: Path) -> str:

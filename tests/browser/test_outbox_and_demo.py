@@ -10,8 +10,6 @@ test-artifacts/browser-outbox/.
 
 from __future__ import annotations
 
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 from gas_core.aws import AwsClients
@@ -30,7 +27,8 @@ from gas_notifier.handler import email_templates, render_email
 from gas_notifier.settings import NotifierSettings
 from gas_web.app.main import create_app
 from gas_web.settings import WebSettings
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.web_server import serving
 from tests.support import REPO_ROOT, emulator_settings
 
 pytestmark = [pytest.mark.browser]
@@ -46,30 +44,13 @@ SUMMARY = {
 
 
 @pytest.fixture(scope="module")
-def playwright_api() -> Any:
-    return sync_playwright_or_skip()
-
-
-@pytest.fixture(scope="module")
 def web(provisioned: GasSettings, moto_endpoint: str) -> Iterator[tuple[str, WebSettings]]:
     """The web of a deployment on the synthetic demo reference, on a real uvicorn."""
     settings = emulator_settings(moto_endpoint, cls=WebSettings,
                                  name_prefix=provisioned.name_prefix, auth_mode="dev",
                                  reference_synthetic=True)
-    app = create_app(settings, registry=CollectorRegistry())
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    started = threading.Event()
-    while not server.started and thread.is_alive():
-        started.wait(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", settings
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, registry=CollectorRegistry())) as url:
+        yield url, settings
 
 
 def _send(aws: AwsClients, to: str, subject: str, text: str, html: str) -> None:

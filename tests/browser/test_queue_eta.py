@@ -8,7 +8,6 @@ Screenshots go to test-artifacts/browser-queue/ (gitignored).
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,27 +16,16 @@ from typing import Any
 import pytest
 
 from gas_core.jobs import Job, JobRepository, new_job_id
-from tests.browser import test_web_flow as web_flow
 from tests.browser.local_stack import LocalStack
 from tests.browser.test_web_flow import Visit
 from tests.support import REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
-# The same Chromium and stack as the web flow (one stack per session).
-playwright_api = web_flow.playwright_api
-browser = web_flow.browser
-stack = web_flow.stack
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser-queue"
 # Queued long ago, so no job another test submits now counts before these.
 QUEUED_AT = datetime(2001, 1, 1, tzinfo=UTC) + timedelta(minutes=uuid.uuid4().int % 100_000)
 
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
 
 
 def queued(repository: JobRepository, user_id: str, seconds: int) -> Job:

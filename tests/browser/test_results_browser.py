@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.browser import test_web_flow as web_flow
 from tests.browser.local_stack import LocalStack
 from tests.browser.test_web_flow import JOB_TIMEOUT_MS, Visit
 from tests.services.web.web_helpers import CHR21_SAMPLE, shared_reference
@@ -32,23 +30,12 @@ from tests.support import REPO_ROOT, require_or_skip
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
-# The same Chromium, stack and reference as the web flow (one stack per session).
-playwright_api = web_flow.playwright_api
-browser = web_flow.browser
-stack = web_flow.stack
-reference = web_flow.reference
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser-results"
 # HG00096 on the chr21 slice (issue 13): 132 sites, 2 of them carried by the sample.
 HG00096_SITES = 132
 HG00096_CARRIED = 2
 PHONE = {"width": 390, "height": 844}
 
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
 
 
 @dataclass

@@ -7,7 +7,6 @@ Screenshots go to test-artifacts/browser-saved-filters/ (gitignored).
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,26 +15,14 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from tests.browser import test_web_flow as web_flow
 from tests.browser.local_stack import LocalStack
 from tests.browser.test_web_flow import JOB_TIMEOUT_MS, Visit
 from tests.support import REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
-# The same Chromium, stack and reference as the web flow (one stack per session).
-playwright_api = web_flow.playwright_api
-browser = web_flow.browser
-stack = web_flow.stack
-reference = web_flow.reference
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser-saved-filters"
 
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
 
 
 def test_a_user_saves_follows_and_deletes_a_filter(

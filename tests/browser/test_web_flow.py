@@ -9,57 +9,20 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
-from tests.browser.local_stack import LocalStack, has_service
-from tests.support import REPO_ROOT, require_or_skip
+from tests.browser.local_stack import LocalStack
+from tests.support import REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
 JOB_TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(scope="module")
-def playwright_api() -> Any:
-    sync_playwright = sync_playwright_or_skip()
-    require_or_skip(has_service("annotator"),
-                    "the annotator is not part of the local stack (gas_cli.dev.SERVICES)")
-    return sync_playwright
-
-
-@pytest.fixture(scope="module")
-def reference(stack_reference: tuple[Path, Path]) -> tuple[Path, Path]:
-    return stack_reference
-
-
-@pytest.fixture(scope="module")
-def stack(playwright_api: Any, local_stack: LocalStack) -> LocalStack:
-    return local_stack
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_api: Any) -> Iterator[Any]:
-    with playwright_api() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
 
 
 class Visit:

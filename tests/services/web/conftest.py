@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +17,7 @@ from gas_core.jobs import Job, JobRepository
 from gas_core.settings import GasSettings
 from gas_web.app.main import create_app
 from gas_web.settings import WebSettings
+from tests.services.web import variants_parquet as vp
 from tests.services.web.web_helpers import (
     demo_sample_vcf,
     finish_job,
@@ -140,3 +142,29 @@ def shared_completed_job(complete: Callable[[str], Job]) -> Job:
     import uuid
 
     return complete("reader-" + uuid.uuid4().hex[:10])
+
+
+MakeJob = Callable[..., tuple[Job, list["vp.Variant"]]]
+
+
+@pytest.fixture(scope="module")
+def make_job(
+    submit_job: SubmitJob, repository: JobRepository, web_aws: AwsClients,
+    web_settings: WebSettings, tmp_path_factory: pytest.TempPathFactory,
+) -> MakeJob:
+    """A COMPLETED job whose result Parquet is one written by variants_parquet (``summary`` is
+    the job's stored summary; the other options go to ``vp.write_result``)."""
+
+    def make(user_id: str, *, summary: dict[str, Any] | None = None,
+             **options: Any) -> tuple[Job, list[vp.Variant]]:
+        job = submit_job(user_id)
+        path = tmp_path_factory.mktemp("result") / "result.annot.parquet"
+        data = vp.write_result(path, **options)
+        key = f"results/{user_id}/{job.job_id}/{path.name}"
+        web_aws.s3.upload_file(str(path), web_settings.names.results_bucket, key)
+        leased = repository.claim_lease(job, owner="test", ttl_seconds=60)
+        done = repository.complete_job(user_id, leased.job_id, owner="test",
+                                       summary=summary or {}, result_keys={"parquet": key})
+        return done, data
+
+    return make

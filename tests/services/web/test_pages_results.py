@@ -4,6 +4,7 @@ expectations are computed from the Python records the files were made of."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import html
 import re
@@ -13,14 +14,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from gas_core.aws import AwsClients
 from gas_core.jobs import Job, JobRepository, StorageState
-from gas_web.settings import WebSettings
 from tests.services.web import variants_parquet as vp
-from tests.services.web.conftest import SubmitJob
+from tests.services.web.conftest import MakeJob
 from tests.services.web.test_isolation import dev_login
 
-MakeJob = Callable[..., tuple[Job, list[vp.Variant]]]
 PLP_SUMMARY = {"clinvar_pathogenic_count": 1, "clinvar_pathogenic": [
     {"chrom": "1", "pos": 100, "id": "rs100", "ref": "A", "alt": "G", "gene": "GENEA",
      "transcript": "TA1", "consequence": "missense_variant", "protein_change": "p.Arg5Gly",
@@ -28,24 +26,9 @@ PLP_SUMMARY = {"clinvar_pathogenic_count": 1, "clinvar_pathogenic": [
 
 
 @pytest.fixture(scope="module")
-def make_job(
-    submit_job: SubmitJob, repository: JobRepository, web_aws: AwsClients,
-    web_settings: WebSettings, tmp_path_factory: pytest.TempPathFactory,
-) -> MakeJob:
-    """A COMPLETED job whose result Parquet is one written by variants_parquet."""
-
-    def make(user_id: str, **options: Any) -> tuple[Job, list[vp.Variant]]:
-        job = submit_job(user_id)
-        path = tmp_path_factory.mktemp("result") / "result.annot.parquet"
-        data = vp.write_result(path, **options)
-        key = f"results/{user_id}/{job.job_id}/{path.name}"
-        web_aws.s3.upload_file(str(path), web_settings.names.results_bucket, key)
-        leased = repository.claim_lease(job, owner="test", ttl_seconds=60)
-        done = repository.complete_job(user_id, leased.job_id, owner="test",
-                                       summary=PLP_SUMMARY, result_keys={"parquet": key})
-        return done, data
-
-    return make
+def make_job(make_job: MakeJob) -> MakeJob:
+    """Jobs whose stored summary lists one ClinVar P/LP variant."""
+    return functools.partial(make_job, summary=PLP_SUMMARY)
 
 
 @pytest.fixture(scope="module")

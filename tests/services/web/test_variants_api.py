@@ -4,41 +4,15 @@ archived-job rules. Expectations are computed from the Python records the files 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from gas_core.aws import AwsClients
 from gas_core.jobs import Job, JobRepository, StorageState
 from gas_web.app.variants import paging
-from gas_web.settings import WebSettings
 from tests.services.web import variants_parquet as vp
-from tests.services.web.conftest import SubmitJob, bearer
-
-MakeJob = Callable[..., tuple[Job, list[vp.Variant]]]
-
-
-@pytest.fixture(scope="module")
-def make_job(
-    submit_job: SubmitJob, repository: JobRepository, web_aws: AwsClients,
-    web_settings: WebSettings, tmp_path_factory: pytest.TempPathFactory,
-) -> MakeJob:
-    """A COMPLETED job whose result Parquet is one written by variants_parquet."""
-
-    def make(user_id: str, **options: Any) -> tuple[Job, list[vp.Variant]]:
-        job = submit_job(user_id)
-        path = tmp_path_factory.mktemp("result") / "result.annot.parquet"
-        data = vp.write_result(path, **options)
-        key = f"results/{user_id}/{job.job_id}/{path.name}"
-        web_aws.s3.upload_file(str(path), web_settings.names.results_bucket, key)
-        leased = repository.claim_lease(job, owner="test", ttl_seconds=60)
-        done = repository.complete_job(user_id, leased.job_id, owner="test", summary={},
-                                       result_keys={"parquet": key})
-        return done, data
-
-    return make
+from tests.services.web.conftest import MakeJob, bearer
 
 
 @pytest.fixture(scope="module")
