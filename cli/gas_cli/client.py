@@ -379,10 +379,22 @@ def _follow(client: GasClient, job: dict[str, Any], *, poll_seconds: float) -> d
         while job["status"] not in FINISHED:
             time.sleep(poll_seconds)
             job = client.json("GET", f"/api/v1/jobs/{job['job_id']}")
-            label = "Annotating" if job["status"] == "RUNNING" else "Waiting for an annotator"
+            label = ("Annotating" if job["status"] == "RUNNING"
+                     else f"Waiting for an annotator ({_queue_text(job)})"
+                     if job.get("queue_position") is not None else "Waiting for an annotator")
             progress.update(task, completed=job["progress"], description=label)
         progress.update(task, completed=1.0, description=job["status"].capitalize())
     return job
+
+
+def _queue_text(job: dict[str, Any]) -> str:
+    """A PENDING job's place in the queue and, once there is a recent pace, its estimate."""
+    ahead = int(job["queue_position"])
+    text = "next in the queue" if ahead == 0 else f"{ahead:,} job{'s' if ahead != 1 else ''} ahead"
+    eta = job.get("eta")
+    if eta:
+        text += f", estimated start {eta['start']}, finish {eta['finish']}"
+    return text
 
 
 def _summary_line(job: dict[str, Any]) -> str:
@@ -469,6 +481,8 @@ def status(api_url: str | None, config_dir: Path, job_id: str, as_json: bool) ->
     ]
     if job["status"] == "FAILED":
         lines.append(("reason", job["error"] or "unknown"))
+    if job.get("queue_position") is not None:
+        lines.append(("queue", _queue_text(job)))
     for name, value in lines:
         click.echo(f"{name:>10}  {value}")
     if job["status"] == "FAILED":

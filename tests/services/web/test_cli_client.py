@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from gas_cli import client as cli_client
 from gas_cli.main import cli
 from gas_core.jobs import Job, JobRepository
-from tests.services.web.conftest import SubmitJob
+from tests.services.web.conftest import SubmitJob, bearer
 
 
 @pytest.fixture
@@ -156,3 +156,18 @@ def test_downgrade_at_a_terminal_asks_and_no_keeps_premium(
     assert accepted.exit_code == 0, accepted.output
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer dev:{user_id}"})
     assert me.json()["tier"] == "free"
+
+
+def test_status_of_a_pending_job_shows_its_place_in_the_queue(
+    gas: Callable[..., Result], client: TestClient, submit_job: SubmitJob, user_id: str
+) -> None:
+    job = submit_job(user_id)
+    position = client.get(f"/api/v1/jobs/{job.job_id}", headers=bearer(user_id)).json()[
+        "queue_position"]
+    assert isinstance(position, int)
+
+    result = gas(user_id, "status", job.job_id)
+    assert result.exit_code == 0, result.output
+    expected = "next in the queue" if position == 0 else f"{position:,} job"
+    lines = result.stdout.splitlines()
+    assert any(line.strip().startswith("queue") and expected in line for line in lines)
