@@ -37,6 +37,9 @@ IMPACT_RANK = ("CASE impact WHEN 'HIGH' THEN 0 WHEN 'MODERATE' THEN 1 WHEN 'LOW'
 # ClinVar pathogenic or likely pathogenic, as the annotator counts it (any listed term).
 PATHOGENIC_REGEX = r"(^|[,/|&;])\s*(likely_)?pathogenic\s*($|[,/|&;])"
 PATHOGENIC_SQL = f"coalesce(regexp_matches(clinvar, '{PATHOGENIC_REGEX}', 'i'), false)"
+# A ClinVar value's terms, lower case: CLNSIG joins terms with ',' '/' '|' '&' or ';'. The filter
+# matches on these and the browser's menu offers these, so every offered term finds rows.
+CLINVAR_TERMS_SQL = "regexp_split_to_array(trim(lower(clinvar)), '\\s*[,/|&;]\\s*')"
 VARIANT_KEY_SQL = "concat_ws('-', chrom, pos, ref, alt)"
 VARIANT_HASH_SQL = "hash(chrom, pos, ref, alt)"
 # Sort keys offered to users -> SQL expressions (never user text in SQL). `allele_frequency`
@@ -164,8 +167,7 @@ def compile_query(query: VariantQuery, info: ResultInfo) -> Compiled:  # noqa: P
         clauses.append(f"impact IN ({', '.join('?' * len(impacts))})")
         params += [impact.upper() for impact in impacts]
     if terms := split_values(query.clinvar):
-        clauses.append("list_has_any(regexp_split_to_array(lower(clinvar), '\\s*[,/|&;]\\s*'), "
-                       "?::VARCHAR[])")
+        clauses.append(f"list_has_any({CLINVAR_TERMS_SQL}, ?::VARCHAR[])")
         params.append([term.lower() for term in terms])
     if query.known is True:
         clauses.append("coalesce(known_id, '') <> ''")

@@ -30,7 +30,14 @@ from gas_web.app.variants import summary as summary_module
 from gas_web.app.variants.info import ResultInfo, read_info
 from gas_web.app.variants.links import LinkTemplates
 from gas_web.app.variants.paging import page_row_numbers
-from gas_web.app.variants.query import IMPACTS, MAX_PAGE, Compiled, VariantQuery, compile_query
+from gas_web.app.variants.query import (
+    CLINVAR_TERMS_SQL,
+    IMPACTS,
+    MAX_PAGE,
+    Compiled,
+    VariantQuery,
+    compile_query,
+)
 from gas_web.app.variants.scan import Scan, zygosity_sql
 
 if TYPE_CHECKING:
@@ -288,8 +295,9 @@ class VariantStore:
             )
             consequences = [r[0] for r in cursor.execute(terms_sql.format(
                 expr="consequence", sep="&", column="consequence")).fetchall() if r[0]]
-            clinvar = [r[0] for r in cursor.execute(terms_sql.format(
-                expr="lower(clinvar)", sep=",", column="clinvar")).fetchall() if r[0]]
+            clinvar = [r[0] for r in cursor.execute(
+                f"SELECT DISTINCT unnest({CLINVAR_TERMS_SQL}) AS c "  # noqa: S608
+                f"FROM {source} WHERE clinvar IS NOT NULL ORDER BY c").fetchall() if r[0]]
         finally:
             cursor.close()
         options = {"consequence": consequences, "clinvar": clinvar, "impact": list(IMPACTS)}
