@@ -40,31 +40,32 @@ def summarize(
         distinct = f"count(DISTINCT {VARIANT_HASH_SQL})"
         variants, high, plp = (distinct, f"{distinct} FILTER (WHERE impact = 'HIGH')",
                                f"{distinct} FILTER (WHERE {PATHOGENIC_SQL})")
-    # SQL only from our fragments, user values as parameters.
-    totals_sql = f"SELECT count(*), {variants}, {high}, {plp} FROM {source}{where}"  # noqa: S608
-    counted = cursor.execute(totals_sql, params).fetchone() or (0, 0, 0, 0)
-    rows, variant_count, high_count, plp_count = (int(value or 0) for value in counted)
-    # Grouped by the whole consequence string first (few distinct values), then split here:
-    # a row with `a&b` counts once for each term, as unnesting every row would.
+    # One scan for the totals and the three breakdowns (GROUPING SETS); SQL only from our
+    # fragments, user values as parameters. The consequence is grouped by the whole string
+    # (few distinct values) and split here: a row with `a&b` counts once for each term.
+    counted = cursor.execute(
+        f"SELECT grouping(consequence, impact, gene) AS level, consequence, impact, gene, "  # noqa: S608
+        f"count(*), {variants}, {high}, {plp} FROM {source}{where} "
+        "GROUP BY GROUPING SETS ((consequence), (impact), (gene), ())", params,
+    ).fetchall()
+    rows = variant_count = high_count = plp_count = 0
     terms: Counter[str] = Counter()
-    for consequence, n in cursor.execute(
-        f"SELECT consequence, count(*) FROM {source}{where} GROUP BY consequence",  # noqa: S608
-        params,
-    ).fetchall():
-        for term in set((consequence or "").split("&")):
-            if term:
-                terms[term] += int(n)
-    impacts = cursor.execute(
-        f"SELECT impact, count(*) AS n FROM {source}{where} GROUP BY impact "  # noqa: S608
-        "ORDER BY n DESC, impact NULLS LAST", params,
-    ).fetchall()
-    gene_filter = "gene IS NOT NULL AND gene <> ''"
-    and_gene = f"{where} AND {gene_filter}" if where else f" WHERE {gene_filter}"
-    per_gene = "count(*)" if query.view == "variant" else f"count(DISTINCT {VARIANT_HASH_SQL})"
-    genes = cursor.execute(
-        f"SELECT gene, {per_gene} AS n FROM {source}{and_gene} "  # noqa: S608
-        "GROUP BY gene ORDER BY n DESC, gene LIMIT ?", [*params, TOP_GENES],
-    ).fetchall()
+    impact_counts: list[tuple[str | None, int]] = []
+    gene_counts: list[tuple[str, int]] = []
+    for level, consequence, impact, gene, n, n_variants, n_high, n_plp in counted:
+        if level == 0b111:  # () : the totals
+            rows, variant_count, high_count, plp_count = (
+                int(value or 0) for value in (n, n_variants, n_high, n_plp))
+        elif level == 0b011:  # (consequence)
+            for term in set((consequence or "").split("&")):
+                if term:
+                    terms[term] += int(n)
+        elif level == 0b101:  # (impact)
+            impact_counts.append((impact, int(n)))
+        elif gene:  # (gene): a gene's variants (rows in the variant view are variants)
+            gene_counts.append((gene, int(n_variants)))
+    impacts = sorted(impact_counts, key=lambda item: (-item[1], item[0] is None, item[0] or ""))
+    genes = sorted(gene_counts, key=lambda item: (-item[1], item[0]))[:TOP_GENES]
     and_plp = f"{where} AND {PATHOGENIC_SQL}" if where else f" WHERE {PATHOGENIC_SQL}"
     # One row per variant: its picked row when the view shows it, else its first matching row.
     plp_rows = cursor.execute(
