@@ -2,10 +2,15 @@
 web process's peak RSS for 1M vs 4M rows.
 
     uv run python benchmarks/bench_browser_queries.py [--rows 4000000] [--repeat 15]
+        [--reference ../shared/refdata/grch38_chr21]   (default: $GAS_TEST_REFERENCE)
 
-The result is made by the engine: the annotator engine runs on a generated multi-sample VCF
-(every base of the synthetic demo bundle's genome, seeded random ALTs and genotypes of three
-samples), and its Parquet's row groups are then replicated, positions shifted per copy so the
+The result is made by the engine. With the real chr21 data (--reference or
+GAS_TEST_REFERENCE) the engine runs on the known-variant file's sites (~119k records: real
+rows per variant, ~4 with APP's many transcripts, and every bundle AF column) with seeded
+genotypes of three samples, on a chr21 bundle built into the workdir (Ensembl 84 + APP, MANE
+when the shared folder has it). Without it, on a generated multi-sample VCF (every base of the
+synthetic demo bundle's genome, seeded random ALTs and genotypes). The output says which. The
+Parquet's row groups are then replicated, positions shifted per copy so the
 file stays in genomic order, up to the row count (annotating 4M rows directly would take the
 engine minutes of both of this machine's cores). Contract columns the engine did not write
 (`picked`, `af_*`, genotypes, e.g. before the engine's issue-13 work lands) are added at the
@@ -29,6 +34,7 @@ import argparse
 import io
 import json
 import math
+import os
 import random
 import resource
 import statistics
@@ -105,6 +111,51 @@ def generate_vcf(bundle: Path, out: Path) -> int:
     return count
 
 
+CHR21_FILES = ("GRCh38_chr21.fa.gz", "Ensembl84_chr21_25mb_plusAPP.gff3",
+               "known_variants_dbSNP149_1KG_gnomADe_ClinVar.norm.vcf.gz")
+MANE = "mane/MANE.GRCh38.v1.5.summary.txt.gz"  # next to the chr21 folder in the shared refdata
+
+
+def chr21_bundle(source: Path, workdir: Path) -> Path:
+    """The real chr21 bundle (Ensembl 84 genes + APP, known variants, MANE when present)."""
+    from gas_annotator.reference.build import build_bundle
+
+    bundle = workdir / "grch38_chr21"
+    if not (bundle / "manifest.json").exists():
+        mane = source.parent / MANE
+        build_bundle("GRCh38", source / CHR21_FILES[0], source / CHR21_FILES[1],
+                     [source / CHR21_FILES[2]], bundle, name="grch38-chr21-bench",
+                     version="ensembl84", mane=mane if mane.exists() else None)
+    return bundle
+
+
+def known_variants_vcf(source: Path, out: Path) -> int:
+    """The known-variant file's records (real sites, real rows per variant and AFs) with seeded
+    genotypes of three samples and no INFO."""
+    import gzip
+
+    rng = random.Random(SEED)
+    choices = ["0/0"] * 70 + ["0/1"] * 20 + ["1/1"] * 8 + ["./."] * 2
+    count = 0
+    with gzip.open(source / CHR21_FILES[2], "rt") as known, out.open("w") as vcf:
+        vcf.write("##fileformat=VCFv4.2\n##contig=<ID=21,length=46709983>\n"
+                  '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+                  '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">\n'
+                  '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Quality">\n'
+                  + "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                               "FORMAT", *SAMPLES]) + "\n")
+        for line in known:
+            if line.startswith("#"):
+                continue
+            chrom, pos, _, ref, alt = line.split("\t", 5)[:5]
+            samples = [f"{rng.choice(choices)}:{rng.randint(5, 60)}:{rng.randint(10, 99)}"
+                       for _ in SAMPLES]
+            vcf.write("\t".join([chrom, pos, ".", ref, alt, ".", "PASS", ".", "GT:DP:GQ",
+                                 *samples]) + "\n")
+            count += 1
+    return count
+
+
 def complete_contract(table: Any, vcf: Path) -> tuple[Any, list[str]]:
     """The engine's table with any contract column it did not write added; which ones."""
     import numpy as np
@@ -170,17 +221,26 @@ def replicate(table: Any, rows: int, out: Path) -> int:
     return written
 
 
-def build(workdir: Path, sizes: list[int]) -> tuple[dict[int, Path], dict[str, Any]]:
+def build(workdir: Path, sizes: list[int], reference: Path | None
+          ) -> tuple[dict[int, Path], dict[str, Any]]:
     import pyarrow.parquet as pq
 
     from gas_annotator.engine import annotate
     from gas_annotator.reference import build_demo_bundle
 
-    bundle = workdir / "demo"
-    if not (bundle / "manifest.json").exists():
-        build_demo_bundle(bundle)
     vcf = workdir / "input.vcf"
-    variants = generate_vcf(bundle, vcf)
+    genes: dict[str, str] = {}  # the demo's gene names -> the real data's
+    if reference is not None:
+        bundle = chr21_bundle(reference, workdir)
+        variants = known_variants_vcf(reference, vcf)
+        data = f"real chr21 ({reference}: known-variant sites, seeded genotypes)"
+        genes = {"DEMOPLUS": "APP", "DEMOMINUS": "JAM2"}
+    else:
+        bundle = workdir / "demo"
+        if not (bundle / "manifest.json").exists():
+            build_demo_bundle(bundle)
+        variants = generate_vcf(bundle, vcf)
+        data = "synthetic demo bundle (every base of its genome)"
     started = time.perf_counter()
     result = annotate(vcf, reference_dir=bundle, out_dir=workdir / "out", workers=2)
     engine_seconds = time.perf_counter() - started
@@ -193,6 +253,8 @@ def build(workdir: Path, sizes: list[int]) -> tuple[dict[int, Path], dict[str, A
         replicate(table, size, files[size])
     return files, {"variants": variants, "engine_rows": engine_rows,
                    "engine_seconds": round(engine_seconds, 1), "added_columns": added,
+                   "data": data, "genes": genes,
+                   "af_columns": sum(n.startswith("af_") for n in table.column_names),
                    "vcf_header": str(result.vcf)}
 
 
@@ -226,7 +288,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
-def measure(path: Path, vcf: str, repeat: int) -> dict[str, Any]:
+def _genes(params: dict[str, Any], genes: dict[str, str]) -> dict[str, Any]:
+    """The demo's gene names swapped for the real data's (e.g. DEMOPLUS -> APP)."""
+    return {**params, "gene": genes.get(params["gene"], params["gene"])} if "gene" in params \
+        else dict(params)
+
+
+def _label(label: str, genes: dict[str, str]) -> str:
+    for demo, real in genes.items():
+        label = label.replace(demo, real)
+    return label
+
+
+def measure(path: Path, vcf: str, repeat: int, genes: dict[str, str]) -> dict[str, Any]:
     from gas_web.app.variants import VariantStore, query_from_params
 
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -237,7 +311,7 @@ def measure(path: Path, vcf: str, repeat: int) -> dict[str, Any]:
     info = store.info(job)  # downloads (copies) the file into the cache once
     out: dict[str, Any] = {"rows": info.row_count, "pages": [], "exports": [], "summaries": []}
     for label, params, which in PAGES:
-        query = query_from_params(dict(params))
+        query = query_from_params(_genes(params, genes))
         store.forget_totals()  # the first page of a new filter counts its rows
         started = time.perf_counter()  # the very first sample query makes the by-sample copy
         total = store.page(job, query, limit=50).total
@@ -256,18 +330,18 @@ def measure(path: Path, vcf: str, repeat: int) -> dict[str, Any]:
             started = time.perf_counter()
             store.page(job, query, offset=offset, limit=50)
             warm.append((time.perf_counter() - started) * 1000)
-        out["pages"].append({"label": label, "total": total, "offset": offset,
+        out["pages"].append({"label": _label(label, genes), "total": total, "offset": offset,
                              "p50": statistics.median(times), "p95": percentile(times, 0.95),
                              "warm_p95": percentile(warm, 0.95), "first": first})
     for label, params in EXPORTS:
-        query = query_from_params(dict(params))
+        query = query_from_params(_genes(params, genes))
         for fmt in ("tsv", "vcf"):
             times, size = [], 0
             for _ in range(max(2, repeat // 5)):
                 started = time.perf_counter()
                 size = sum(len(chunk) for chunk in store.export(job, query, fmt))
                 times.append((time.perf_counter() - started) * 1000)
-            out["exports"].append({"label": f"{label} ({fmt})", "bytes": size,
+            out["exports"].append({"label": f"{_label(label, genes)} ({fmt})", "bytes": size,
                                    "total": store.page(job, query, limit=1).total,
                                    "p50": statistics.median(times),
                                    "p95": percentile(times, 0.95)})
@@ -318,28 +392,36 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--reference", type=Path, default=os.environ.get("GAS_TEST_REFERENCE"),
+                        help="the shared chr21 refdata folder (default: $GAS_TEST_REFERENCE); "
+                             "without it the synthetic demo bundle")
     parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--vcf", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--genes", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.vcf, args.repeat)))
+        print(json.dumps(measure(args.measure, args.vcf, args.repeat, json.loads(args.genes))))
         return
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-browser-"))
     workdir.mkdir(parents=True, exist_ok=True)
     if args.build:
-        files, made = build(workdir, [args.small, args.rows])
+        reference = args.reference if args.reference and args.reference.exists() else None
+        files, made = build(workdir, [args.small, args.rows], reference)
         print(json.dumps({"files": {str(k): str(v) for k, v in files.items()}, **made}))
         return
     # This process stays small (no pyarrow, no engine): a child's ru_maxrss starts from the
     # parent's at fork, so the build and each measurement run in their own processes.
     built = subprocess.run(
         [sys.executable, __file__, "--build", "--workdir", str(workdir), "--rows",
-         str(args.rows), "--small", str(args.small)], check=True, capture_output=True, text=True)
+         str(args.rows), "--small", str(args.small),
+         *(["--reference", str(args.reference)] if args.reference else [])],
+        check=True, capture_output=True, text=True)
     made = json.loads(built.stdout.strip().splitlines()[-1])
     files = {int(k): Path(v) for k, v in made["files"].items()}
+    print(f"data: {made['data']}; {made['af_columns']} af_* columns; genes {made['genes']}")
     print(f"engine: {made['variants']:,} variants -> {made['engine_rows']:,} rows in "
-          f"{made['engine_seconds']} s (demo bundle, 2 workers); replicated to "
+          f"{made['engine_seconds']} s (2 workers); replicated to "
           f"{args.small:,} and {args.rows:,} rows (row groups of {ROW_GROUP:,})")
     print("columns added at replication: " + (", ".join(made["added_columns"]) or "none "
                                                 "(the engine wrote every contract column)"))
@@ -347,7 +429,8 @@ def main() -> None:
     for size, path in files.items():
         completed = subprocess.run(
             [sys.executable, __file__, "--measure", str(path), "--vcf", made["vcf_header"],
-             "--repeat", str(args.repeat)], check=True, capture_output=True, text=True)
+             "--repeat", str(args.repeat), "--genes", json.dumps(made["genes"])],
+            check=True, capture_output=True, text=True)
         results[size] = json.loads(completed.stdout.strip().splitlines()[-1])
         report(size, results[size])
     small, big = results[args.small], results[args.rows]
