@@ -5,8 +5,9 @@ web process's peak RSS for 1M vs 4M rows.
         [--reference ../shared/refdata/grch38_chr21]   (default: $GAS_TEST_REFERENCE)
 
 The result is made by the engine. With the real chr21 data (--reference or
-GAS_TEST_REFERENCE) the engine runs on the known-variant file's sites (~119k records: real
-rows per variant, ~4 with APP's many transcripts, and every bundle AF column) with seeded
+GAS_TEST_REFERENCE) the engine runs on the known-variant file's sites (~119k records, every
+bundle AF column; ~1.15 rows per variant: the 1 Mb window is mostly intergenic, APP's
+variants ~1.44) with seeded
 genotypes of three samples, on a chr21 bundle built into the workdir (Ensembl 84 + APP, MANE
 when the shared folder has it). Without it, on a generated multi-sample VCF (every base of the
 synthetic demo bundle's genome, seeded random ALTs and genotypes). The output says which. The
