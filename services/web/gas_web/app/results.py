@@ -4,12 +4,13 @@ short-lived download links with sensible file names; the log for the log view.""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Literal
 
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from gas_core.jobs import Job, JobStatus, StorageState, utc_now
 from gas_web.app.core.errors import Problem
@@ -165,3 +166,15 @@ def read_log(*, s3: S3Client, bucket: str, key: str) -> tuple[str, bool]:
     data = body.read()
     truncated = len(data) > LOG_VIEW_MAX_BYTES
     return data[:LOG_VIEW_MAX_BYTES].decode("utf-8", errors="replace"), truncated
+
+
+def filtered_export_response(
+    job: Job, chunks: Iterable[bytes], fmt: Literal["tsv", "vcf"]
+) -> StreamingResponse:
+    """A filtered export streamed as a download named after the input (API and page alike)."""
+    stem = PurePosixPath(job.input_file_name or job.job_id).name.split(".")[0] or job.job_id
+    name = f"{stem}.filtered.{'tsv' if fmt == 'tsv' else 'vcf.gz'}"
+    safe = name.replace('"', "").replace("\\", "")
+    media = "text/tab-separated-values; charset=utf-8" if fmt == "tsv" else "application/gzip"
+    return StreamingResponse(chunks, media_type=media,
+                             headers={"Content-Disposition": f'attachment; filename="{safe}"'})

@@ -8,7 +8,6 @@ Parquet, so these answer 409 while the results are archived or restoring, like d
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -22,7 +21,7 @@ from gas_web.app.api.schemas import (
     VariantSummary,
 )
 from gas_web.app.deps import CurrentUser, Settings, UserJob, Variants
-from gas_web.app.results import ensure_available
+from gas_web.app.results import ensure_available, filtered_export_response
 from gas_web.app.variants import (
     PRESETS,
     SORTS,
@@ -146,12 +145,7 @@ def export_variants(
     """Download exactly the filtered, sorted set (the same parameters as `/variants`)."""
     ensure_available(job)
     chunks = variants.export(job, query, format)
-    stem = PurePosixPath(job.input_file_name or job.job_id).name.split(".")[0] or job.job_id
-    name = f"{stem}.filtered.{'tsv' if format == 'tsv' else 'vcf.gz'}"
-    safe = name.replace('"', "").replace("\\", "")
-    media = "text/tab-separated-values; charset=utf-8" if format == "tsv" else "application/gzip"
-    return StreamingResponse(chunks, media_type=media,
-                             headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+    return filtered_export_response(job, chunks, format)
 
 
 @router.get("/jobs/{job_id}/variants/{variant_key}", response_model=VariantDetail,

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import PurePosixPath
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from gas_core.jobs import Job, UserProfile
 from gas_web.app.charts import summary_charts
 from gas_web.app.core.errors import Problem
 from gas_web.app.deps import PageJob, PageUser, Settings, Variants
-from gas_web.app.results import ensure_available
+from gas_web.app.results import ensure_available, filtered_export_response
 from gas_web.app.variants import (
     PRESETS,
     SORTS,
@@ -235,12 +234,7 @@ def export_results(request: Request, user: PageUser, job: PageJob,
     fmt: Literal["tsv", "vcf"] = "tsv" if fmt_text == "tsv" else "vcf"
     query: VariantQuery = _parse(request, user, job, call=lambda: query_from_params(given))
     chunks = _parse(request, user, job, call=lambda: variants.export(job, query, fmt))
-    stem = PurePosixPath(job.input_file_name or job.job_id).name.split(".")[0] or job.job_id
-    name = f"{stem}.filtered.{'tsv' if fmt == 'tsv' else 'vcf.gz'}"
-    safe = name.replace('"', "").replace("\\", "")
-    media = "text/tab-separated-values; charset=utf-8" if fmt == "tsv" else "application/gzip"
-    return StreamingResponse(chunks, media_type=media,
-                             headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+    return filtered_export_response(job, chunks, fmt)
 
 
 @router.get("/jobs/{job_id}/variants/{key}")
