@@ -93,15 +93,16 @@ def test_af_field_names_the_population_column_max_af_uses(
     {"order": "desc", "view": "transcript"}, {"sort": "consequence", "view": "transcript"},
     {"sort": "clinvar", "order": "desc", "carriers": "all"},
 ])
+@pytest.mark.parametrize("top_n_rows", [0, 20])
 def test_paging_through_any_sort_gives_every_row_once_in_order(
     client: TestClient, multi: tuple[Job, list[vp.Variant]], params: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
+    top_n_rows: int, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Pages are found from per-key counts (row-number buckets for the file order) or, past
-    # the middle, read from the end in the opposite order: the same rows either way.
-    # Several buckets, and bucketed reads from the first page on, in this small file.
+    # Pages are found from per-value and per-row-range counts, or (near the start) by a
+    # top-N, read from the end past the middle: the same rows either way. Several ranges,
+    # and counted reads from the first page on (0) or from row 20 on, in this small file.
     monkeypatch.setattr(paging, "BUCKET_ROWS", 16)
-    monkeypatch.setattr(paging, "TOP_N_ROWS", 0)
+    monkeypatch.setattr(paging, "TOP_N_ROWS", top_n_rows)
     job, _ = multi
     whole = everything(client, job, **params)
     collected: list[Any] = []

@@ -1,17 +1,22 @@
 """Which rows a page shows: their row numbers, found without sorting the whole filtered set.
 
 A page at offset k of a sorted view would otherwise be a top-N of k rows (2M at the middle of
-a 4M-row transcript view). Instead, when the sort key has few values (gene, consequence,
-ClinVar, impact) or is the file order itself (bucketed by row-number ranges), the rows per key
-value are counted (one GROUP BY), the page's values are found from the running counts, and
-only those values' rows are read, in file order. AF (continuous) keeps a top-N, read from the
-end past the middle. Every order here is exactly `VariantQuery.order_by`'s: the key (NULLs
-last, ascending or descending), then file order.
+a 4M-row transcript view). Instead:
+- file order (sort by position): rows are counted per row-number range (the Parquet row
+  group), and the page is read from the range holding its first row on; row groups before it
+  are skipped by their row numbers;
+- any other sort (gene, consequence, ClinVar, impact, AF): the rows per sort-key value are
+  counted and the page's values found from their running counts, all in one SQL statement
+  (so values order exactly as ORDER BY orders them); the page is then read from those values'
+  rows only. When the page starts deep inside one value's rows (the MODIFIER rows of a gene,
+  the rows without AF), that value's rows are counted per row-number range too, and its part
+  of the page is read from the range holding the page's first row.
+Every read is then a top-N of at most a row group plus a page. Every order here is exactly
+`VariantQuery.order_by`'s: the key (NULLs last, ascending or descending), then file order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,148 +25,146 @@ import duckdb
 from gas_web.app.variants.info import ResultInfo
 from gas_web.app.variants.query import IMPACT_RANK, Compiled, VariantQuery, af_column
 
-# Row-number ranges for the file order: the engine's Parquet row group.
+# Row-number ranges: the engine's Parquet row group.
 BUCKET_ROWS = 65_536
-# A page this near the start is a plain top-N (one scan, a small heap).
+# A page this near the start (of the view, or of one key value's rows) is a plain top-N: one
+# scan with a small heap.
 TOP_N_ROWS = 20_000
-# A deep page spanning more key values than this is a top-N too.
-MAX_BUCKETS_READ = 4
 _CATEGORICAL = {"gene": "gene", "consequence": "consequence", "clinvar": "clinvar",
                 "impact": f"({IMPACT_RANK})"}
 
 
 @dataclass(frozen=True)
-class _Bucket:
+class _Value:
+    """One sort-key value on the page: its rows in the view, and how many come before it."""
+
     value: Any
     rows: int
+    before: int
+    ranges: list[tuple[int, int]]  # (row-number range, rows of this value in it)
 
 
 def page_row_numbers(
     cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, query: VariantQuery,
     info: ResultInfo, *, offset: int, limit: int, total: int,
-    count: Callable[[Compiled], int],
 ) -> list[int]:
-    """Row numbers of the page's rows, in the page's order. `count`: rows matching a
-    compiled filter (the store's, which keeps recent counts for the next pages)."""
+    """Row numbers of the page's rows, in the page's order."""
     if offset >= total:
         return []
-    key = "file_row_number" if query.sort == "position" else _CATEGORICAL.get(query.sort)
-    # Near the start a top-N is one scan with a small heap.
-    if offset + limit > TOP_N_ROWS:
-        if query.sort == "allele_frequency":
-            return _by_frequency(cursor, source, compiled, query, info, offset=offset,
-                                 limit=limit, total=total, count=count)
-        if key is not None:
-            return _bucketed(cursor, source, compiled, query, info, key=key, offset=offset,
-                             limit=limit, total=total)
-    return _top_n(cursor, source, compiled, query, info, offset=offset, limit=limit,
-                  total=total)
-
-
-def _bucketed(
-    cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, query: VariantQuery,
-    info: ResultInfo, *, key: str, offset: int, limit: int, total: int,
-) -> list[int]:
-    expression = f"file_row_number // {BUCKET_ROWS}" if key == "file_row_number" else key
-    # SQL only from our fragments; user values are the compiled parameters.
-    counts = cursor.execute(
-        f"SELECT {expression} AS bucket, count(*) FROM {source}{compiled.where} "  # noqa: S608
-        "GROUP BY bucket", compiled.params,
-    ).fetchall()
-    buckets = _ordered([_Bucket(value, int(n)) for value, n in counts], query.descending)
-    start = 0
-    spanned: list[tuple[_Bucket, int]] = []  # the page's buckets, each with rows to skip
-    for bucket in buckets:
-        if start + bucket.rows > offset and start < offset + limit:
-            spanned.append((bucket, max(0, offset - start)))
-        start += bucket.rows
-    if key == "file_row_number":
-        # File order: the page is the rows from its first bucket on, in one read.
-        first, skip = spanned[0]
-        return _from_row(cursor, source, compiled, first.value, skip=skip, take=limit,
-                         descending=query.descending)
-    if len(spanned) > MAX_BUCKETS_READ:
-        # Many tiny groups: one read per group would cost more than the top-N.
+    if offset + limit <= TOP_N_ROWS:
         return _top_n(cursor, source, compiled, query, info, offset=offset, limit=limit,
                       total=total)
-    found: list[int] = []
-    for bucket, skip in spanned:
-        take = min(limit - len(found), bucket.rows - skip)
-        found += _in_bucket(cursor, source, compiled, key, bucket, skip=skip, take=take)
-    return found
+    if query.sort not in _CATEGORICAL and query.sort != "allele_frequency":
+        return _file_order(cursor, source, compiled, offset=offset, limit=limit,
+                           descending=query.descending)
+    key = af_column(query, info) if query.sort == "allele_frequency" else _CATEGORICAL[query.sort]
+    return _by_key(cursor, source, compiled, key, offset=offset, limit=limit,
+                   descending=query.descending)
 
 
-def _ordered(buckets: list[_Bucket], descending: bool) -> list[_Bucket]:
-    """Key order as DuckDB sorts it: values (byte order for text), NULL last either way."""
-    values = sorted((b for b in buckets if b.value is not None), key=lambda b: _sort_key(b.value),
-                    reverse=descending)
-    return values + [b for b in buckets if b.value is None]
+def _where(compiled: Compiled, *conditions: str) -> str:
+    parts = [compiled.where.removeprefix(" WHERE ")] if compiled.where else []
+    return " WHERE " + " AND ".join([*(f"({p})" for p in parts), *conditions])
 
 
-def _sort_key(value: Any) -> Any:
-    return value.encode() if isinstance(value, str) else value
-
-
-def _in_bucket(
-    cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, key: str,
-    bucket: _Bucket, *, skip: int, take: int,
+def _file_order(
+    cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, *, offset: int,
+    limit: int, descending: bool,
 ) -> list[int]:
-    """Rows of one key value, in file order (the sort's tie-break)."""
-    condition, params = (f"{key} IS NULL", []) if bucket.value is None else (
-        f"{key} = ?", [bucket.value])
-    where = f"{compiled.where} AND {condition}" if compiled.where else f" WHERE {condition}"
-    # Past the group's middle, read from its end (a smaller top-N), then flip.
-    reverse = skip > bucket.rows // 2
-    if reverse:
-        skip = bucket.rows - skip - take
-    rows = cursor.execute(
-        f"SELECT file_row_number FROM {source}{where} "  # noqa: S608
-        f"ORDER BY file_row_number {'DESC' if reverse else 'ASC'} LIMIT ? OFFSET ?",
-        [*compiled.params, *params, take, skip],
+    """File order (backwards for descending) from the row-number range holding the page's
+    first row on."""
+    counts = cursor.execute(
+        f"SELECT file_row_number // {BUCKET_ROWS} AS bucket, count(*) "  # noqa: S608
+        f"FROM {source}{compiled.where} GROUP BY bucket", compiled.params,
     ).fetchall()
-    numbers = [row[0] for row in rows]
-    return numbers[::-1] if reverse else numbers
+    return _read_from_bucket(cursor, source, compiled, [], counts, skip=offset, take=limit,
+                             descending=descending)
 
 
-def _from_row(
-    cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, bucket: int, *,
-    skip: int, take: int, descending: bool,
+def _read_from_bucket(
+    cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled,
+    condition: list[tuple[str, list[Any]]], counts: list[tuple[int, int]], *, skip: int,
+    take: int, descending: bool = False,
 ) -> list[int]:
-    """File order from a row-number bucket on (backwards for descending): row groups before
-    it are skipped by their row numbers, and the read stops after the page."""
-    condition, bound = ("file_row_number <= ?", (bucket + 1) * BUCKET_ROWS - 1) if (
-        descending) else ("file_row_number >= ?", bucket * BUCKET_ROWS)
-    where = f"{compiled.where} AND {condition}" if compiled.where else f" WHERE {condition}"
-    rows = cursor.execute(
-        f"SELECT file_row_number FROM {source}{where} "  # noqa: S608
+    """`take` rows of a set after its first `skip`, in file order (backwards: descending),
+    given the set's rows per row-number range: only the ranges holding those rows are read
+    (the others' row groups skipped by their row numbers), so the top-N holds at most a
+    range's rows plus the page."""
+    ordered = sorted(counts, reverse=descending)
+    ahead, first = 0, 0  # the rows in ranges before the first range read are skipped
+    while first < len(ordered) - 1 and ahead + ordered[first][1] <= skip:
+        ahead += ordered[first][1]
+        first += 1
+    seen, last = ahead + ordered[first][1], first
+    while last < len(ordered) - 1 and seen < skip + take:
+        last += 1
+        seen += ordered[last][1]
+    low, high = sorted((ordered[first][0], ordered[last][0]))
+    bounds = ("file_row_number BETWEEN ? AND ?", [low * BUCKET_ROWS, (high + 1) * BUCKET_ROWS - 1])
+    conditions = [*condition, bounds]
+    rows_found = cursor.execute(
+        f"SELECT file_row_number FROM {source}"  # noqa: S608
+        f"{_where(compiled, *(c for c, _ in conditions))} "
         f"ORDER BY file_row_number {'DESC' if descending else 'ASC'} LIMIT ? OFFSET ?",
-        [*compiled.params, bound, take, skip],
+        [*compiled.params, *(p for _, ps in conditions for p in ps), take, skip - ahead],
     ).fetchall()
-    return [row[0] for row in rows]
+    return [row[0] for row in rows_found]
 
 
-def _by_frequency(
-    cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, query: VariantQuery,
-    info: ResultInfo, *, offset: int, limit: int, total: int,
-    count: Callable[[Compiled], int],
+def _by_key(
+    cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, key: str, *,
+    offset: int, limit: int, descending: bool,
 ) -> list[int]:
-    """AF order: the rows with a frequency (sorted; usually the few), then those without (in
-    file order, like any other NULL group: most rows of a real result have no AF)."""
-    af = af_column(query, info)
-    known_where = f"{compiled.where} AND {af} IS NOT NULL" if compiled.where else (
-        f" WHERE {af} IS NOT NULL")
-    known_compiled = Compiled(known_where, compiled.params, compiled.sample_index)
-    known = count(known_compiled)
+    direction = "DESC" if descending else "ASC"
+    # One scan counts the rows per (value, row-number range); the values the page spans are
+    # found from their running counts in the sort's own order, each with its ranges' counts.
+    spanned = [_Value(value, int(rows), int(before), [(int(b), int(n)) for b, n in ranges])
+               for value, rows, before, ranges in cursor.execute(
+        f"WITH counted AS (SELECT {key} AS value, file_row_number // {BUCKET_ROWS} AS bucket, "  # noqa: S608
+        f"count(*) AS n FROM {source}{compiled.where} GROUP BY ALL), "
+        "per_value AS (SELECT value, sum(n) AS n, list([bucket, n]) AS ranges FROM counted "
+        "GROUP BY value), "
+        "running AS (SELECT value, n, ranges, sum(n) OVER (ORDER BY value "
+        f"{direction} NULLS LAST ROWS UNBOUNDED PRECEDING) - n AS ahead FROM per_value) "
+        "SELECT value, n, ahead, ranges FROM running WHERE ahead < ? AND ahead + n > ? "
+        "ORDER BY ahead", [*compiled.params, offset + limit, offset],
+    ).fetchall()]
+    if not spanned:
+        return []
+    first = spanned[0]
     found: list[int] = []
-    if offset < known:
-        found = _top_n(cursor, source, known_compiled, query, info, offset=offset,
-                       limit=min(limit, known - offset), total=known)
-    if len(found) < limit and total > known:
-        unknown = _Bucket(None, total - known)
-        skip = max(0, offset - known)
-        found += _in_bucket(cursor, source, compiled, af, unknown, skip=skip,
-                            take=min(limit - len(found), unknown.rows - skip))
+    skip = offset - first.before
+    if skip + limit > TOP_N_ROWS:
+        # Deep inside the first value's rows: read its part from the range holding its row
+        # `skip` on.
+        found = _read_from_bucket(cursor, source, compiled, [_equal(key, first.value)],
+                                  first.ranges, skip=skip, take=min(limit, first.rows - skip))
+        spanned, skip = spanned[1:], 0
+    if len(found) < limit and spanned:
+        # The rest (or all) of the page: a top-N over the spanned values' rows only.
+        within = _between(key, spanned[0].value, spanned[-1].value, descending)
+        rows = cursor.execute(
+            f"SELECT file_row_number FROM {source}{_where(compiled, within[0])} "  # noqa: S608
+            f"ORDER BY {key} {direction} NULLS LAST, file_row_number LIMIT ? OFFSET ?",
+            [*compiled.params, *within[1], limit - len(found), skip],
+        ).fetchall()
+        found += [row[0] for row in rows]
     return found
+
+
+def _equal(key: str, value: Any) -> tuple[str, list[Any]]:
+    return (f"{key} IS NULL", []) if value is None else (f"{key} = ?", [value])
+
+
+def _between(key: str, first: Any, last: Any, descending: bool) -> tuple[str, list[Any]]:
+    """Rows whose key lies from `first` to `last` in the sort's order (NULL sorts last)."""
+    if first is None:
+        return f"{key} IS NULL", []
+    if last is None:
+        bound = f"{key} <= ?" if descending else f"{key} >= ?"
+        return f"({bound} OR {key} IS NULL)", [first]
+    low, high = (last, first) if descending else (first, last)
+    return f"{key} BETWEEN ? AND ?", [low, high]
 
 
 def _top_n(

@@ -203,7 +203,7 @@ class VariantStore:
             # for the page's rows only.
             ids = page_row_numbers(
                 cursor, source, compiled, query, scan.info, offset=offset, limit=limit,
-                total=total, count=lambda part: self._total(cursor, source, part))
+                total=total)
             rows: list[dict[str, Any]] = []
             if ids:
                 rows_sql = (f"SELECT {scan.row_select(query)}, file_row_number AS _row "  # noqa: S608
