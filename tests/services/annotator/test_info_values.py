@@ -39,6 +39,11 @@ def test_empty_info_has_no_values() -> None:
     assert got["GAS_AF"][1] == "."  # a value written as '.' stays as written
 
 
+def test_records_without_any_wanted_key_are_all_null() -> None:
+    got = values(".", "OTHER=1;FLAG")
+    assert all(got[key] == [None, None] for key in KEYS)
+
+
 def test_value_containing_equals_is_kept_whole() -> None:
     got = values("GAS_CLNSIG=a=b;BCSQ=x=y=z", "GAS_CLNSIG==")
     assert got["GAS_CLNSIG"] == ["a=b", "="]

@@ -92,7 +92,8 @@ def info_values(info: pa.Array, keys: list[str]) -> dict[str, pa.Array]:
     order = np.argsort(key, kind="stable")
     piece, key = piece[order], key[order]
     owner = parent[piece]
-    first = np.r_[True, (key[1:] != key[:-1]) | (owner[1:] != owner[:-1])]
+    first = np.ones(len(piece), dtype=np.bool_)
+    first[1:] = (key[1:] != key[:-1]) | (owner[1:] != owner[:-1])
     piece, slot = piece[first], key[first].astype(np.int64) * n + owner[first]
     # Slot key * n + record holds that record's value of that key (its piece's value view).
     at = np.full(len(wanted) * n, -1, dtype=np.int64)

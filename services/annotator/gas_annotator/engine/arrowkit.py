@@ -35,3 +35,15 @@ def whole(array: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def nonempty(array: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+
+
+def has_byte(strings: pa.Array, char: str) -> bool:
+    """Whether any string may contain ``char`` (one ASCII byte): one memchr-speed scan of the
+    data buffer instead of a per-string search. Conservative: the bytes under a null slot (if
+    any) count too, so True means "maybe", False means "none"."""
+    if len(strings) == 0:
+        return False
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)
+    start, end = int(offsets[strings.offset]), int(offsets[strings.offset + len(strings)])
+    data = strings.buffers()[2]
+    return data is not None and memoryview(data)[start:end].tobytes().find(char.encode()) >= 0

@@ -39,11 +39,11 @@ def share_known(text: AnnotatedText) -> AnnotatedText:
     shared = np.zeros(len(pos), dtype=np.bool_)
     shared[1:] |= same
     shared[:-1] |= same
-    rows = np.flatnonzero(shared)
-    if len(rows) == 0:
-        return text
     # The extra population-AF fields are copied like GAS_AF (annotate writes them after ours).
     known_keys = (*_KNOWN_KEYS, *text.af_keys.items())
+    rows = _with_known_neighbour(pos, shared, text.known_raw, [key for _, key in known_keys])
+    if len(rows) == 0:
+        return text
     take = pa.array(rows)
     group = pa.table(
         {
@@ -72,12 +72,16 @@ def share_known(text: AnnotatedText) -> AnnotatedText:
     fixed_rows = fix.column("row").to_numpy()
     n = len(pos)
     filled: dict[str, pa.Array] = {}
+    # Fields no copy gains keep their column as it is (the patch would change nothing).
+    gains: set[str] = set()
     extra_parts = []
     for name, key in known_keys:
         gained = pc.filter(missing[name], pa.array(needs))
-        value = pc.if_else(gained, fix.column(f"{name}_first"), pa.scalar(None, pa.string()))
-        extra_parts.append(pc.binary_join_element_wise(f"{key}=", value, ""))
         filled[name] = missing_dot(pc.coalesce(fix.column(name), fix.column(f"{name}_first")))
+        if pc.any(gained).as_py():
+            gains.add(name)
+            value = pc.if_else(gained, fix.column(f"{name}_first"), pa.scalar(None, pa.string()))
+            extra_parts.append(pc.binary_join_element_wise(f"{key}=", value, ""))
     extra = pc.binary_join_element_wise(*extra_parts, ";", null_handling="skip")
 
     def patched(column: pa.Array | pa.ChunkedArray, values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -85,20 +89,16 @@ def share_known(text: AnnotatedText) -> AnnotatedText:
 
     old_id = pc.take(q.column("id"), pa.array(fixed_rows))
     new_id = pc.if_else(pc.is_null(old_id), filled["known_id"], pa.scalar(None, pa.string()))
-    table = (
-        q.set_column(q.schema.get_field_index("known_id"), "known_id",
-                     patched(q.column("known_id"), filled["known_id"]))
-        .set_column(q.schema.get_field_index("clnsig"), "clnsig",
-                    patched(q.column("clnsig"), filled["clnsig"]))
-        .set_column(q.schema.get_field_index("af"), "af",
-                    patched(q.column("af"), pc.cast(filled["af"], pa.float64())))
-        .set_column(q.schema.get_field_index("id"), "id", patched(q.column("id"), new_id))
-    )  # fmt: skip
-    for name in text.af_keys:
-        table = table.set_column(
-            table.schema.get_field_index(name), name,
-            patched(table.column(name), pc.cast(filled[name], pa.float64())),
-        )  # fmt: skip
+    table = q
+    for name in gains:
+        values = filled[name]
+        if name not in ("known_id", "clnsig"):  # af and the af_<name> columns are floats
+            values = pc.cast(values, pa.float64())
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, patched(table.column(name), values))
+    if pc.any(pc.is_valid(new_id)).as_py():
+        index = table.schema.get_field_index("id")
+        table = table.set_column(index, "id", patched(table.column("id"), new_id))
 
     text.table = table
     text.extra_info = scatter(extra, fixed_rows, n)
@@ -129,3 +129,20 @@ def _edit_from_id(text: AnnotatedText, rows: np.ndarray[Any, np.dtype[np.int64]]
     edit_len[rows] = end - id_start
     text.edit_start = edit_start
     text.edit_len = edit_len
+
+
+def _with_known_neighbour(
+    pos: np.ndarray[Any, np.dtype[np.int64]],
+    shared: np.ndarray[Any, np.dtype[np.bool_]],
+    known_raw: pa.Table,
+    keys: list[str],
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The records sharing their position where at least one record of that position got a
+    known-variant field: at the other positions no copy has anything to give (on dense input
+    most shared positions are distinct alleles, none of them known)."""
+    has = np.zeros(len(pos), dtype=np.bool_)
+    for key in keys:
+        has |= pc.is_valid(known_raw.column(key)).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(shared)
+    givers = np.unique(pos[rows][has[rows]])
+    return rows[np.isin(pos[rows], givers)]

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from pysam.libcbgzf import BGZFile
 
 from gas_annotator.engine.annotated import AnnotatedText
-from gas_annotator.engine.arrowkit import nonempty, whole
+from gas_annotator.engine.arrowkit import has_byte, nonempty, whole
 
 OUR_INFO = (
     ("GAS_CSQ", "1", "String", "Most severe Sequence Ontology consequence of the variant over all "
@@ -58,7 +58,7 @@ def _info_escape(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     text = whole(pc.cast(values, pa.string()))
     for char, code in (("=", "%3D"), (";", "%3B")):
         # The check is cheaper than the rewrite, and only protein changes carry an '='.
-        if pc.any(pc.match_substring(text, char)).as_py():
+        if has_byte(text, char):
             text = whole(pc.replace_substring(text, char, code))
     return text
 
