@@ -118,7 +118,10 @@ def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one pl
         if len(mane_set)
         else pc.equal(transcript, pa.scalar("\0"))
     )
-    protein = protein_changes(aa, so)
+    # Only coding entries carry an amino-acid change (protein_changes gives null for none).
+    coding = np.flatnonzero(pc.not_equal(aa, "").to_numpy(zero_copy_only=False))
+    at = pa.array(coding)
+    protein = scatter(protein_changes(pc.take(aa, at), pc.take(so, at)), coding, len(aa))
 
     # --- variants with no transcript consequence: our upstream/downstream/intergenic context
     hit = np.zeros(n, dtype=np.bool_)
@@ -158,13 +161,17 @@ def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one pl
     n_hit_rows = len(parent)
     n_ctx = len(nohit_idx)
     row_variant = np.concatenate([parent.astype(np.int64), nohit_idx.astype(np.int64)])
-    variant_take = pa.array(row_variant)
+    # Each column is taken once, straight into row order (no second take of the table).
+    row_order = np.lexsort((np.arange(len(row_variant)), row_variant))
+    ordered = pa.array(row_order)
+    variant_of_row = row_variant[row_order]
+    variant_take = pa.array(variant_of_row)
 
     def col(name: str) -> pa.Array:
         return whole(pc.take(q.column(name), variant_take))
 
     def both(hit_values: pa.Array, context_values: pa.Array) -> pa.Array:
-        return pa.concat_arrays([whole(hit_values), whole(context_values)])
+        return whole(pc.take(pa.concat_arrays([whole(hit_values), whole(context_values)]), ordered))
 
     no_strings = pa.nulls(n_ctx, pa.string())
     rows = pa.table(
@@ -180,7 +187,7 @@ def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one pl
             "transcript": both(nonempty(transcript), no_strings),
             "biotype": both(nonempty(biotype), no_strings),
             "consequence": both(so, ctx_term),
-            "impact": both(impact, pa.array(np.full(n_ctx, "MODIFIER", dtype=object), pa.string())),
+            "impact": both(impact, _repeat("MODIFIER", n_ctx)),
             "protein_change": both(protein, no_strings),
             "mane_select": both(mane, pa.array(np.zeros(n_ctx, np.bool_))),
             "known_id": col("known_id"),
@@ -191,7 +198,6 @@ def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one pl
         },
         schema=TSV_SCHEMA,
     )
-    row_order = np.lexsort((np.arange(len(row_variant)), row_variant))
     picked = both(
         picked_rows(parent, mane, biotype, rank, transcript), pa.array(np.ones(n_ctx, np.bool_))
     )
@@ -206,7 +212,6 @@ def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one pl
             extra[f.name] = pa.nulls(len(row_variant), f.type)
     for name, values in extra.items():
         rows = rows.append_column(schema.field(name), values)
-    rows = rows.take(pa.array(row_order))
 
     per_variant = pa.table(
         {
@@ -234,12 +239,17 @@ def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one pl
         rows=rows,
         detail=detail,
         chrom=user_chrom,
-        variant_of_row=row_variant[row_order],
+        variant_of_row=variant_of_row,
         carriers=genotypes.column("carriers")
         if genotypes is not None and genotypes.num_rows == n
         else None,
     )
     return rows, per_variant, stats
+
+
+def _repeat(value: str, n: int) -> pa.Array:
+    """``value`` n times (a take of one string: no Python object per row)."""
+    return pc.take(pa.array([value], pa.string()), pa.array(np.zeros(n, np.int64)))
 
 
 def picked_rows(
