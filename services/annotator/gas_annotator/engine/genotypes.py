@@ -139,7 +139,13 @@ def _integer(values: pa.Array) -> pa.Array:
     """FORMAT integers as int32; '.', empty or malformed values are null."""
     if values.null_count == len(values):
         return pa.nulls(len(values), pa.int32())
-    good = pc.fill_null(pc.match_substring_regex(values, r"^-?[0-9]{1,9}$"), False)
+    # Plain digits (nearly every DP/GQ) pass with two cheap kernels; the regex decides the rest.
+    plain = pc.and_(pc.ascii_is_decimal(values), pc.less_equal(pc.utf8_length(values), 9))
+    good = pc.fill_null(plain, False).to_numpy(zero_copy_only=False).copy()
+    rest = np.flatnonzero(~good & pc.is_valid(values).to_numpy(zero_copy_only=False))
+    if len(rest):
+        matched = pc.match_substring_regex(pc.take(values, pa.array(rest)), r"^-?[0-9]{1,9}$")
+        good[rest] = pc.fill_null(matched, False).to_numpy(zero_copy_only=False)
     clean = pc.if_else(good, values, pa.scalar(None, pa.string()))
     return whole(pc.cast(clean, pa.int32()))
 
@@ -174,9 +180,11 @@ def listed_genotypes(fmt: pa.Array, sample_columns: list[pa.Array]) -> pa.Table:
     # Record-major order for the list: record i's samples are entries i*n .. i*n+n-1.
     order = pa.array((np.arange(n)[None, :] * m + np.arange(m)[:, None]).ravel())
     children = [
-        pc.take(pa.concat_arrays([s[k] for s in per_sample]), order) if n else pa.array([])
+        whole(per_sample[0][k]) if n == 1  # one sample: already in record order
+        else pc.take(pa.concat_arrays([s[k] for s in per_sample]), order) if n
+        else pa.array([])
         for k in range(4)
-    ]
+    ]  # fmt: skip
     structs = pa.StructArray.from_arrays(children, fields=list(GENOTYPE_STRUCT))
     lists = pa.ListArray.from_arrays(pa.array(np.arange(m + 1, dtype=np.int32) * n), structs)
     columns: dict[str, pa.Array] = {
