@@ -11,10 +11,12 @@ The outcome (COMPLETED or FAILED) and its event are one write (the event waits i
 outbox until published, gas_core.outbox), so an outcome is never lost. The message is deleted
 (the handler returns) only after that write.
 
-Every job has a wall-clock limit (GAS_ANNOTATOR_JOB_TIMEOUT_SECONDS): past it the engine is
-stopped (its progress callback raises) and the job FAILS with a reason, instead of holding
-its lease forever. The input downloaded is exactly the object checked at submit (its ETag,
-and VersionId on a versioned bucket): a file uploaded again to the same key fails the job.
+Every job has a wall-clock limit (GAS_ANNOTATOR_JOB_TIMEOUT_SECONDS): at it the lease keeper
+stops the engine (its job process and every process that started, killed as one process
+group, whether or not it still reports progress) and the job FAILS with a reason, so a hung
+engine holds neither its lease nor the worker's slot. The input downloaded is exactly the
+object checked at submit (its ETag, and VersionId on a versioned bucket): a file uploaded
+again to the same key fails the job.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from gas_annotator.engine import AnnotationResult, EngineOptions, InputError, annotate
+from gas_annotator.engine import (
+    AnnotationResult,
+    EngineOptions,
+    EngineStopped,
+    InputError,
+    annotate,
+)
 from gas_annotator.metrics import AnnotatorMetrics
 from gas_annotator.scratch import job_scratch, release_scratch
 from gas_core.events import JobCompleted, JobFailed, JobRequested, publish
@@ -243,16 +251,20 @@ def _annotate_job(
         download_input(job, input_path, annotator=annotator)
     tier = _current_tier(job, annotator)
     with _stage("annotate", annotator):
-        return annotate(
-            input_path,
-            reference_dir=annotator.reference_dir,
-            out_dir=scratch / "out",
-            workers=settings.annotator_workers,
-            max_variants=settings.max_variants(tier),
-            progress=keeper.report,
-            scratch_dir=scratch / "tmp",
-            options=EngineOptions(limits=settings.input_limits(tier)),
-        )
+        try:
+            return annotate(
+                input_path,
+                reference_dir=annotator.reference_dir,
+                out_dir=scratch / "out",
+                workers=settings.annotator_workers,
+                max_variants=settings.max_variants(tier),
+                progress=keeper.report,
+                scratch_dir=scratch / "tmp",
+                options=EngineOptions(limits=settings.input_limits(tier)),
+                cancel=keeper.cancel,
+            )
+        except EngineStopped:
+            raise keeper.why_stopped() from None
 
 
 def download_input(job: Job, path: Path, *, annotator: Annotator) -> None:
@@ -413,10 +425,14 @@ class _LeaseKeeper:
 
     The engine reports progress often; the table gets at most one write per progress interval
     (and only when progress moved a whole percent since the last), and at least one per third
-    of the lease even when progress stalls (a long chunk). Past the
-    deadline the engine's next progress report raises JobTimedOut (stopping the engine); an
-    engine that reports nothing at all past the deadline plus one lease is no longer renewed,
-    so its lease expires instead of being held forever.
+    of the lease even when progress stalls (a long chunk).
+
+    It is also the job's watchdog: at the deadline, or when the lease is lost, it sets
+    `cancel`, and the engine kills the job's processes within a tick (a hung engine reports
+    no progress, so the progress callback alone could not stop it); the engine's progress
+    report raises too. If the job is somehow still running at the deadline plus one lease
+    (stuck outside the engine), the lease is no longer renewed, so it expires instead of
+    being held forever.
     """
 
     def __init__(self, job: Job, annotator: Annotator, *, deadline: float) -> None:
@@ -426,7 +442,10 @@ class _LeaseKeeper:
         self._progress = 0.0
         self._written = -1.0
         self._lost = threading.Event()
+        self._timed_out = threading.Event()
         self._stop = threading.Event()
+        # Set by the watchdog: the engine then kills the job's processes (EngineStopped).
+        self.cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
     def report(self, fraction: float) -> None:
@@ -437,12 +456,28 @@ class _LeaseKeeper:
             raise JobTimedOut(self._job.job_id)
         self._progress = fraction
 
+    def why_stopped(self) -> Exception:
+        """Why the watchdog stopped the engine."""
+        if self._timed_out.is_set():
+            return JobTimedOut(self._job.job_id)
+        return LeaseLost(self._job.job_id)
+
+    def _next_wait(self, interval: float) -> float:
+        # Wake at the deadline too, not only every interval: it may fall between two.
+        if self._timed_out.is_set():
+            return interval
+        return max(0.0, min(interval, self._deadline - time.monotonic()))
+
     def _run(self) -> None:
         settings = self._annotator.settings
         lease = settings.annotator_lease_seconds
         interval = min(settings.annotator_progress_interval_seconds, lease / 3)
         last_write = time.monotonic()
-        while not self._stop.wait(interval):
+        while not self._stop.wait(self._next_wait(interval)):
+            if not self._timed_out.is_set() and time.monotonic() >= self._deadline:
+                log.warning("job_past_its_deadline_engine_stopped")
+                self._timed_out.set()
+                self.cancel.set()
             if time.monotonic() > self._deadline + lease:
                 log.error("job_unresponsive_past_its_deadline_lease_not_renewed")
                 return
@@ -459,6 +494,7 @@ class _LeaseKeeper:
                 )
             except ConflictError:
                 self._lost.set()
+                self.cancel.set()  # not ours any more: stop the engine (LeaseLost)
                 return
             except Exception as error:  # a blip: the lease has slack for two more tries
                 log.warning("lease_renewal_failed", error=str(error))

@@ -442,6 +442,88 @@ def test_a_job_past_its_wall_clock_limit_is_stopped_and_fails_with_a_reason(
     assert results_events(aws, settings, job.job_id) == ["job.failed"]
 
 
+def _gone(pid: int) -> bool:
+    """The process no longer runs (or is only a zombie waiting for its reaper)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state == "Z"
+
+
+def test_an_engine_hung_without_progress_is_killed_at_the_limit_and_the_job_fails(
+    settings: GasSettings,
+    aws: AwsClients,
+    repository: JobRepository,
+    user_id: str,
+    make_annotator: Callable[..., Annotator],
+    good_vcf: bytes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """bcftools blocks forever in a chunk's fork (a grandchild of the job process), so the
+    engine never reports progress again: at the limit the whole process tree is killed, the
+    job FAILS with the limit's reason and its event, and the next job runs."""
+    import multiprocessing
+    import time
+
+    import gas_annotator.engine as engine
+
+    marks = tmp_path / "hung"
+    marks.mkdir()
+    real_stages = engine.bcftools_stages
+
+    def hang_once(spec: Any, ctx: Any) -> Any:
+        # Only the first job hangs; its processes note their pids (bcftools fork, worker).
+        if not (marks / "hung").exists():
+            (marks / "hung").touch()
+            (marks / "pids").write_text(f"{os.getpid()} {os.getppid()}")
+            threading.Event().wait()
+        return real_stages(spec, ctx)
+
+    # Job processes forked from this process, so they run the patched stage (the service's
+    # forkserver would import a fresh copy of the engine).
+    monkeypatch.setattr(engine, "_process_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(engine, "bcftools_stages", hang_once)
+    annotator = make_annotator(annotator_job_timeout_seconds=4)
+    job, event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            handle_job_requested(event, context(), annotator=annotator)
+            outcome.append(None)
+        except BaseException as error:  # handed to the test thread
+            outcome.append(error)
+
+    handler = threading.Thread(target=run, daemon=True)
+    handler.start()
+    handler.join(60)
+    assert not handler.is_alive(), "the hung job was never stopped"
+    assert isinstance(outcome[0], PermanentError)
+    failed = repository.get_job(user_id, job.job_id)
+    assert (failed.status, failed.lease_owner) == (JobStatus.FAILED, None)
+    assert failed.error == str(outcome[0])
+    assert failed.error == (
+        "The annotation took longer than this service's limit of 4 s and was stopped; "
+        "try a smaller file, or split it by chromosome."
+    )
+    assert results_events(aws, settings, job.job_id) == ["job.failed"]
+    hung = [int(pid) for pid in (marks / "pids").read_text().split()]
+    deadline = time.monotonic() + 10
+    while not all(_gone(pid) for pid in hung) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(pid) for pid in hung), f"left running: {hung}"
+    # The slot is free: the same annotator runs the next job to the end.
+    second, second_event = submit(
+        settings=settings, aws=aws, repository=repository, user_id=user_id, body=good_vcf
+    )
+    handle_job_requested(second_event, context(), annotator=annotator)
+    assert repository.get_job(user_id, second.job_id).status is JobStatus.COMPLETED
+
+
 def test_files_the_engine_writes_are_private_to_the_service_user(
     demo_bundle: Bundle, tmp_path: Path, good_vcf: bytes
 ) -> None:

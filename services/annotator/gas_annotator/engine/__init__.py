@@ -13,8 +13,11 @@ import dataclasses
 import json
 import multiprocessing
 import multiprocessing.connection
+import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -38,6 +41,7 @@ from gas_annotator.reference.demo_example import REAL_DATA_ON_DEMO
 __all__ = [
     "AnnotationResult",
     "EngineOptions",
+    "EngineStopped",
     "InputError",
     "InputLimits",
     "annotate",
@@ -81,6 +85,10 @@ class AnnotationResult(Outputs):
     variant_count: int
 
 
+class EngineStopped(Exception):
+    """The caller's `cancel` event was set: the job's processes were killed."""
+
+
 # Chunk records per second per worker assumed while too little input has been read to tell
 # (then the read rate, until the first chunk finishes; about what one worker does on the chr21
 # bundle here); it only paces the progress estimate (progress.py).
@@ -117,8 +125,14 @@ def annotate(
     progress: Callable[[float], None] | None = None,
     scratch_dir: Path | None = None,
     options: EngineOptions | None = None,
+    cancel: threading.Event | None = None,
 ) -> AnnotationResult:
-    """Annotate one VCF/VCF.gz/BCF. Raises InputError (one-line reason) for bad input."""
+    """Annotate one VCF/VCF.gz/BCF. Raises InputError (one-line reason) for bad input.
+
+    `cancel` (isolated runs only): once set, within a tick the job process and every process
+    it started are killed and EngineStopped is raised, whether or not the engine still
+    reports progress (a hung bcftools or worker reports none).
+    """
     options = options or EngineOptions()
     estimate = ProgressEstimate(progress)
     kwargs: dict[str, Any] = {
@@ -133,7 +147,7 @@ def annotate(
     if not options.isolate:
         result = _annotate_here(progress=_Progress(estimate.milestone), **kwargs)
     else:
-        result = _annotate_in_child(estimate, kwargs)
+        result = _annotate_in_child(estimate, kwargs, cancel)
     estimate.finish()
     return result
 
@@ -147,7 +161,9 @@ def _process_context() -> multiprocessing.context.ForkServerContext:
     return ctx
 
 
-def _annotate_in_child(estimate: ProgressEstimate, kwargs: dict[str, Any]) -> AnnotationResult:
+def _annotate_in_child(
+    estimate: ProgressEstimate, kwargs: dict[str, Any], cancel: threading.Event | None
+) -> AnnotationResult:
     ctx = _process_context()
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_child_main, args=(sender, kwargs), name="gas-annotate")
@@ -156,6 +172,8 @@ def _annotate_in_child(estimate: ProgressEstimate, kwargs: dict[str, Any]) -> An
     outcome: tuple[str, Any] | None = None
     try:
         while outcome is None:
+            if cancel is not None and cancel.is_set():
+                raise EngineStopped("the annotation was stopped by its caller")
             if not receiver.poll(TICK_SECONDS):
                 estimate.tick()  # between the engine's milestones (progress.py)
                 continue
@@ -170,8 +188,7 @@ def _annotate_in_child(estimate: ProgressEstimate, kwargs: dict[str, Any]) -> An
         process.join()
     finally:
         if process.is_alive():
-            process.terminate()
-            process.join(5)
+            _kill_job_processes(process)
         receiver.close()
     if outcome is None:
         raise RuntimeError(
@@ -185,6 +202,17 @@ def _annotate_in_child(estimate: ProgressEstimate, kwargs: dict[str, Any]) -> An
     raise RuntimeError(str(payload))
 
 
+def _kill_job_processes(process: Any) -> None:
+    """Kill the job process and everything it started (chunk workers, their bcftools forks):
+    they share its process group. The process first, so it can start no more; then the group,
+    which lives on while any member does (nothing to kill: ProcessLookupError)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.join(5)
+
+
 # True in the isolated job process: single-threaded, so chunk workers can be plain forks.
 _IN_JOB_PROCESS = False
 
@@ -192,6 +220,9 @@ _IN_JOB_PROCESS = False
 def _child_main(sender: Any, kwargs: dict[str, Any]) -> None:
     global _IN_JOB_PROCESS  # noqa: PLW0603 - a per-process fact, set once at process start
     _IN_JOB_PROCESS = True
+    # Its own process group, before it starts any process: the caller can then stop the
+    # whole job (workers and bcftools forks included) with one signal.
+    os.setpgid(0, 0)
 
     def report(value: float, bound: float | None, pace: float, estimate: float | None) -> None:
         sender.send(("progress", (value, bound, pace, estimate)))
