@@ -5,8 +5,11 @@ object's results key (`results/{user_id}/{job_id}/...`), so it names the job. Ea
 notification reconciles the whole job rather than its one object, which makes every event
 (duplicate, late, out of order, for an unknown or already thawed job) safe:
 
-1. The job must be `restoring`. `archived` means the restorer requested the restore but has
-   not recorded it yet: retry shortly. Any other state: nothing to do. A `restoring` job whose
+1. The job must be `restoring`. `archived` with a restore on its archive copies means the
+   restorer requested the restore but has not recorded it yet (it crashed in between, and
+   its message comes back after a visibility timeout): wait for it with `RetryLater`, like
+   the wait below. `archived` with no restore on them: a stale event (its restored copy
+   expired), nothing to do. Any other state: nothing to do. A `restoring` job whose
    archiver has not yet recorded `hot_copies_deleted` (it crashed in between, and its message
    comes back after a visibility timeout) waits for it: `RetryLater`, so however long that
    takes, the event is re-sent with a delay and never spends its receives into the DLQ.
@@ -72,8 +75,15 @@ log = get_logger("gas.thawer")
 RESTORE_COMPLETED = "ObjectRestore:Completed"
 
 
-class RestoreNotRecorded(Exception):
-    """The restore finished before the restorer recorded `restoring` (transient: retry)."""
+class RestoreNotRecorded(RetryLater):
+    """The restore finished before the restorer recorded `restoring`: wait for the restorer
+    without spending the event's receives. The restorer's message comes back after a
+    visibility timeout (or an operator redrives it); a retry-with-back-off would push the
+    job's only restore events into the DLQ first. Bounded: once the restored copies expire
+    the event is dropped as stale."""
+
+    def __init__(self, reason: str, *, delay_seconds: float) -> None:
+        super().__init__(delay_seconds, reason)
 
 
 class HotCopiesPending(RetryLater):
@@ -104,6 +114,8 @@ class Thawer:
     clock: Callable[[], float] = field(default=time.time)
     # How long an event that found the archiver still finishing waits before looking again.
     hot_copies_wait_seconds: float = 30.0
+    # How long an event that found the restore not yet recorded waits before looking again.
+    restore_not_recorded_wait_seconds: float = 30.0
 
     def __call__(self, notification: S3RestoreNotification, context: MessageContext) -> None:
         handle_restore_notification(notification, thawer=self)
@@ -151,7 +163,12 @@ def thaw_job(user_id: str, job_id: str, *, thawer: Thawer) -> str:
         log.info("thaw_skipped", reason="job not found")
         return "skipped"
     if job.storage is StorageState.ARCHIVED:
-        raise RestoreNotRecorded(f"job {job_id} is still archived; the restorer is recording it")
+        if _restore_requested(job, thawer=thawer):
+            raise RestoreNotRecorded(
+                f"job {job_id} is still archived; the restorer is recording its restore",
+                delay_seconds=thawer.restore_not_recorded_wait_seconds)
+        log.info("thaw_skipped", reason="archived, and no restore on its archive copies")
+        return "skipped"
     if job.storage is not StorageState.RESTORING:
         log.info("thaw_skipped", reason=f"storage is {job.storage}")
         # A thaw that crashed after its state write left its events pending: send them.
@@ -201,6 +218,15 @@ def thaw_job(user_id: str, job_id: str, *, thawer: Thawer) -> str:
     _outbox(thawer).deliver(ItemKey.of_job(user_id, job_id), events)
     log.info("thawed", objects=len(job.result_keys), restore_tier=job.restore_tier)
     return "thawed"
+
+
+def _restore_requested(job: Job, *, thawer: Thawer) -> bool:
+    """Some archive copy of the job has a restore on it (ongoing, or done and not expired)."""
+    for obj in job.archived_objects.values():
+        info = head_object(thawer.s3, thawer.archive_bucket, obj.key)
+        if info is not None and info.restore is not None:
+            return True
+    return False
 
 
 def _thaw_object(job: Job, kind: str, obj: ArchivedObject, *, thawer: Thawer) -> bool:

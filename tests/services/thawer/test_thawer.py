@@ -11,6 +11,8 @@ import pytest
 from gas_core.events import ArchiveRequested, JobRestored, S3RestoreNotification
 from gas_core.jobs import Job, StorageState
 from gas_core.settings import Tier
+from gas_core.worker import RetryLater
+from gas_restorer.handler import RestoreFailed
 from gas_thawer.handler import RestoreNotRecorded, handle_restore_notification
 from tests.services.archiver.lifecycle_support import (
     ARCHIVED_KINDS,
@@ -133,13 +135,30 @@ def test_events_for_unknown_foreign_or_already_thawed_objects_are_harmless(
     assert len(life.sns.events("job.restored")) == 1
 
 
-def test_a_restore_that_finishes_before_the_restorer_recorded_it_is_retried(
+def test_a_restore_that_finishes_before_the_restorer_recorded_it_waits_for_the_restorer(
     life: Lifecycle, user_id: str
 ) -> None:
     job = life.completed_job(user_id)
     life.archive(job)
-    with pytest.raises(RestoreNotRecorded):
-        handle_restore_notification(life.restore_event(life.job(job)), thawer=life.thawer)
+    # The restorer requests the restores, then dies before it records `restoring`.
+    dying = Intercept(life.repository, "transition_storage", before=crash)
+    with pytest.raises(RestoreFailed):
+        life.restore(life.change_tier(user_id, Tier.PREMIUM),
+                     restorer=replace(life.restorer, repository=dying))
+    with pytest.raises(RestoreNotRecorded) as waiting:
+        life.thaw(job)
+    assert isinstance(waiting.value, RetryLater)  # re-sent later, no receive spent
+    assert life.job(job).storage is StorageState.ARCHIVED
+
+
+def test_a_restore_event_for_an_archived_job_with_no_restore_on_its_copies_is_dropped(
+    life: Lifecycle, user_id: str
+) -> None:
+    """A stale event (its restored copy expired): waiting would never end."""
+    job = life.completed_job(user_id)
+    life.archive(job)
+    outcome = handle_restore_notification(life.restore_event(life.job(job)), thawer=life.thawer)
+    assert outcome == {job.job_id: "skipped"}
     assert life.job(job).storage is StorageState.ARCHIVED
 
 
