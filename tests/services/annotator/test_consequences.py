@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 import pytest
 
@@ -60,12 +62,39 @@ def test_amino_acid_changes_become_hgvs_protein_notation(
     assert cq.protein_change(aa, consequence) == hgvs
 
 
+# csq's own strings for in-frame insertions, from real chr21 transcripts (bundle of the shared
+# chr21 data): the chr21 known variants (10L>10LL, 101Q>101PQ), a synthetic codon inserted on
+# the minus strand of MRPL39 (277Q>277PQ), and complex records that change a codon synonymously
+# and insert one (JAM2, GABPA), so csq's string shows the residues on both sides.
+@pytest.mark.parametrize(
+    ("aa", "consequence", "hgvs"),
+    [
+        # The residue after the insertion point is not shown: a delins of the one csq shows,
+        # written in protein order (the inserted residue comes before Gln101, not after it).
+        ("101Q>101PQ", "inframe_insertion", "p.Gln101delinsProGln"),
+        ("277Q>277PQ", "inframe_insertion", "p.Gln277delinsProGln"),
+        # A repeat whose end csq does not show (Leu10..Leu14 here, HGVS p.Leu14dup): no dup.
+        ("10L>10LL", "inframe_insertion", "p.Leu10delinsLeuLeu"),
+        ("163A>163AP", "inframe_insertion", "p.Ala163delinsAlaPro"),
+        # Both sides shown: a duplication of the residue before, or an insertion between two.
+        ("20AL>20AAL", "feature_elongation", "p.Ala20dup"),
+        ("169AL>169AWL", "feature_elongation", "p.Ala169_Leu170insTrp"),
+    ],
+)
+def test_inframe_insertions_use_dup_or_ins_when_csq_shows_both_sides_else_delins_in_order(
+    aa: str, consequence: str, hgvs: str
+) -> None:
+    assert cq.protein_change(aa, consequence) == hgvs
+    assert re.match(cq.HGVS_P_REGEX, hgvs)
+
+
 def test_columnar_protein_changes_agree_with_the_scalar_function() -> None:
     aa = ["717V>717I", "315K", "12Q>12*", "453IYNT>453LQ*", "3GLGLW>3W", "", "1M>1I", "4W>4W",
-          "339*>339Q", "354*>354?", "339*", "12*>12*"]
+          "339*>339Q", "354*>354?", "339*", "12*>12*", "101Q>101PQ", "20AL>20AAL"]  # fmt: skip
     so = ["missense_variant", "synonymous_variant", "stop_gained", "frameshift_variant",
           "inframe_deletion", "intron_variant", "start_lost", "stop_retained_variant",
-          "stop_lost", "stop_lost", "stop_retained_variant", "stop_retained_variant"]  # fmt: skip
+          "stop_lost", "stop_lost", "stop_retained_variant", "stop_retained_variant",
+          "inframe_insertion", "feature_elongation"]  # fmt: skip
     got = _protein_changes(pa.array(aa), pa.array(so)).to_pylist()
     expected = [cq.protein_change(a, s) if a else None for a, s in zip(aa, so, strict=True)]
     assert got == expected

@@ -130,7 +130,8 @@ HGVS_P_REGEX: Final[str] = (
     rf"|{_AA3_RE}"
     rf"|{_AA3_RE}?fs(?:Ter(?:\d+|\?))?"
     rf"|{_AA3_RE}ext(?:Ter(?:\d+|\?))"
-    rf"|(?:_{_AA3_RE}\d+)?(?:del|delins(?:{_AA3_RE})+)"
+    rf"|(?:_{_AA3_RE}\d+)?(?:del|dup|delins(?:{_AA3_RE})+)"
+    rf"|_{_AA3_RE}\d+ins(?:{_AA3_RE})+"
     rf"))$"
 )
 
@@ -143,11 +144,12 @@ def protein_change(aa: str, consequence: str) -> str:  # noqa: PLR0911, PLR0912 
     """csq's amino-acid field (``717V>717I``, ``315K``, ``3GLGLW>3W``) as HGVS p. notation.
 
     Follows the HGVS short forms: ``p.Val717Ile``, ``p.Lys315=``, ``p.Gln12Ter``,
-    ``p.Ile453fs``, ``p.Gly3_Leu6del``, ``p.Lys5delinsLysLeu``; a lost stop ``p.Ter339GlnextTer?``
-    (csq names the residue replacing the stop, not where the new one is) or ``p.Ter354?`` when
-    csq cannot say (``354*>354?``); a lost start ``p.Met1?`` (translation may start elsewhere:
-    HGVS's form, as VEP writes it). csq shortens long sequences with ``..``; what does not parse
-    becomes ``p.?`` (effect on the protein unknown): csq's own notation never reaches the outputs.
+    ``p.Ile453fs``, ``p.Gly3_Leu6del``, ``p.Lys5delinsLysLeu`` (insertions: see _insertion);
+    a lost stop ``p.Ter339GlnextTer?`` (csq names the residue replacing the stop, not where the
+    new one is) or ``p.Ter354?`` when csq cannot say (``354*>354?``); a lost start ``p.Met1?``
+    (translation may start elsewhere: HGVS's form, as VEP writes it). csq shortens long
+    sequences with ``..``; what does not parse becomes ``p.?`` (effect on the protein unknown):
+    csq's own notation never reaches the outputs.
     """
     if ".." in aa and "frameshift" not in consequence:
         return "p.?"  # a shortened sequence: the changed residues are not all known
@@ -196,11 +198,35 @@ def protein_change(aa: str, consequence: str) -> str:  # noqa: PLR0911, PLR0912 
     if not a:
         return f"p.{span}del"
     if not r:
-        # An insertion needs both flanking residues; csq gives one, so write it as delins.
-        anchor = ref[start - 1] if start else ref[:1]
-        at = first - 1 if start else pos
-        return f"p.{_three(anchor)}{at}delins{_three(anchor + a)}"
+        return _insertion(ref, a, pos, start)
     return f"p.{span}delins{_three(a)}"
+
+
+def _insertion(ref: str, ins: str, pos: int, start: int) -> str:
+    """An in-frame insertion of ``ins`` after ``ref[:start]``, csq's reference residues from
+    ``pos`` (the shared prefix is trimmed first: the point is the most 3' the string allows).
+
+    HGVS names an insertion by the residues on both sides (``p.Lys2_Leu3insGln``), or as a
+    duplication when ``ins`` repeats the residues just before it, at the last copy of a repeat
+    (the 3' rule: ``p.Leu14dup`` in a run Leu10..Leu14). Both need the residue after the point:
+    it says whether the repeat goes on. csq's string usually holds one codon, one side of the
+    point; then the change is the delins of the residue it shows, in protein order
+    (``10L>10LL`` is ``p.Leu10delinsLeuLeu``, ``101Q>101PQ`` is ``p.Gln101delinsProGln``):
+    valid HGVS, not the preferred form (docs/annotation.md says why).
+    """
+    before, after = ref[start - 1 : start], ref[start : start + 1]
+    if before and after:
+        # The residue after differs from ins[0] (else the prefix would be longer): no shift left.
+        n = len(ins)
+        if start >= n and ref[start - n : start] == ins:
+            span = f"{_three(ins[0])}{pos + start - n}"
+            if n > 1:
+                span += f"_{_three(ins[-1])}{pos + start - 1}"
+            return f"p.{span}dup"
+        return f"p.{_three(before)}{pos + start - 1}_{_three(after)}{pos + start}ins{_three(ins)}"
+    if before:
+        return f"p.{_three(before)}{pos + start - 1}delins{_three(before + ins)}"
+    return f"p.{_three(after)}{pos}delins{_three(ins + after)}"
 
 
 def _frameshift(pos: int, ref: str, alt: str) -> str:
