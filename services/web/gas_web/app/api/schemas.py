@@ -63,12 +63,12 @@ class JobOut(BaseModel):
     restore_requested_at: str | None = None
     queue_position: int | None = Field(
         default=None,
-        description="While PENDING (in GET /jobs/{job_id}): how many jobs, anyone's, submitted "
+        description="While PENDING: how many jobs, anyone's, submitted "
                     "before this one still wait (0: it is next; counting stops at 1000). "
                     "Otherwise null.")
     eta: JobEta | None = Field(
         default=None,
-        description="While PENDING (in GET /jobs/{job_id}) and once the annotators have "
+        description="While PENDING and once the annotators have "
                     "completed a job: estimated start and finish from their recent pace. "
                     "Otherwise null.")
 

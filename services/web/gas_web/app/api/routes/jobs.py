@@ -41,7 +41,8 @@ def submit(*, job_id: str, user: CurrentUser, settings: Settings, aws: Aws, jobs
     """Check the uploaded file (owner, size cap of the tier, type) and queue the annotation."""
     job = submit_job(settings=settings, aws=aws, repository=jobs, uploads=uploads, profile=user,
                      job_id=job_id)
-    return job.to_api()
+    queue = jobs.queue_status(job, slots=settings.annotator_slots, now=datetime.now(UTC))
+    return {**job.to_api(), **queue.to_api()}
 
 
 @router.get("", response_model=JobList,
@@ -49,15 +50,19 @@ def submit(*, job_id: str, user: CurrentUser, settings: Settings, aws: Aws, jobs
 def list_jobs(
     user: CurrentUser,
     jobs: Jobs,
+    settings: Settings,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Any:
-    """The caller's jobs, newest first; pass `next_cursor` back as `cursor` for the next page."""
+    """The caller's jobs, newest first; pass `next_cursor` back as `cursor` for the next page.
+    PENDING jobs carry their queue position and estimate, as in GET /jobs/{job_id}."""
     try:
         page = jobs.list_jobs(user.user_id, limit=limit, cursor=cursor)
     except InvalidCursor:
         raise Problem(400, "The cursor is not valid; start from the first page.") from None
-    return {"items": [job.to_api() for job in page.items], "next_cursor": page.next_cursor}
+    queue = jobs.queue_statuses(page.items, slots=settings.annotator_slots, now=datetime.now(UTC))
+    return {"items": [{**job.to_api(), **queue[job.job_id].to_api()} for job in page.items],
+            "next_cursor": page.next_cursor}
 
 
 @router.get("/{job_id}", response_model=JobOut)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -55,6 +56,7 @@ def jobs_page(
     request: Request,
     user: PageUser,
     jobs: Jobs,
+    settings: Settings,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     try:
@@ -62,7 +64,8 @@ def jobs_page(
     except InvalidCursor:
         return RedirectResponse("/jobs", status_code=303)
     active = any(not job.is_finished for job in page.items)
-    return _render(request, "jobs.html", user=user, jobs=page.items,
+    queue = jobs.queue_statuses(page.items, slots=settings.annotator_slots, now=datetime.now(UTC))
+    return _render(request, "jobs.html", user=user, jobs=page.items, queue=queue,
                    next_cursor=page.next_cursor, first_page=cursor is None, active=active)
 
 
