@@ -6,14 +6,7 @@ from gas_cli.infra import Infrastructure
 from gas_core.aws import AwsClients
 from gas_core.resources import OUTBOX_INDEX
 from gas_core.settings import GasSettings
-
-
-def _index_keys(aws: AwsClients, table: str) -> dict[str, list[tuple[str, str]]]:
-    described = aws.dynamodb.describe_table(TableName=table)["Table"]
-    return {
-        index["IndexName"]: [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]]
-        for index in described.get("GlobalSecondaryIndexes", [])
-    }
+from tests.unit.infra_tables import create_table_with_indexes, index_keys
 
 
 def test_apply_creates_the_table_with_the_sparse_outbox_index(
@@ -21,7 +14,7 @@ def test_apply_creates_the_table_with_the_sparse_outbox_index(
 ) -> None:
     aws = AwsClients(fresh_settings)
     Infrastructure(fresh_settings, aws).apply()
-    assert _index_keys(aws, fresh_settings.names.table)[OUTBOX_INDEX.name] == [
+    assert index_keys(aws, fresh_settings.names.table)[OUTBOX_INDEX.name] == [
         (OUTBOX_INDEX.hash_key, "HASH"), (OUTBOX_INDEX.range_key, "RANGE"),
     ]
     # Applying again changes nothing about the table.
@@ -34,15 +27,8 @@ def test_apply_adds_the_outbox_index_to_a_table_created_before_it(
 ) -> None:
     aws = AwsClients(fresh_settings)
     table = fresh_settings.names.table
-    aws.dynamodb.create_table(
-        TableName=table,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table_with_indexes(fresh_settings, ())
     plan = Infrastructure(fresh_settings, aws).plan()
     assert any(c.kind == "table" and OUTBOX_INDEX.name in c.detail for c in plan)
     Infrastructure(fresh_settings, aws).apply()
-    assert OUTBOX_INDEX.name in _index_keys(aws, table)
+    assert OUTBOX_INDEX.name in index_keys(aws, table)

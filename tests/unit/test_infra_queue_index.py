@@ -3,24 +3,17 @@ new table, and on a table that has only the outbox index (a deployment made befo
 
 from __future__ import annotations
 
-from gas_cli.infra import Infrastructure, _index_attributes, _index_spec
+from gas_cli.infra import Infrastructure
 from gas_core.aws import AwsClients
 from gas_core.resources import OUTBOX_INDEX, QUEUE_INDEX
 from gas_core.settings import GasSettings
-
-
-def _indexes(aws: AwsClients, table: str) -> dict[str, list[tuple[str, str]]]:
-    described = aws.dynamodb.describe_table(TableName=table)["Table"]
-    return {
-        index["IndexName"]: [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]]
-        for index in described.get("GlobalSecondaryIndexes", [])
-    }
+from tests.unit.infra_tables import create_table_with_indexes, index_keys
 
 
 def test_apply_creates_the_sparse_queue_index(fresh_settings: GasSettings) -> None:
     aws = AwsClients(fresh_settings)
     Infrastructure(fresh_settings, aws).apply()
-    assert _indexes(aws, fresh_settings.names.table)[QUEUE_INDEX.name] == [
+    assert index_keys(aws, fresh_settings.names.table)[QUEUE_INDEX.name] == [
         (QUEUE_INDEX.hash_key, "HASH"), (QUEUE_INDEX.range_key, "RANGE"),
     ]
 
@@ -30,23 +23,12 @@ def test_apply_adds_the_queue_index_to_a_table_with_only_the_outbox_index(
 ) -> None:
     aws = AwsClients(fresh_settings)
     table = fresh_settings.names.table
-    aws.dynamodb.create_table(
-        TableName=table,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"},
-                              *[a for a in _index_attributes()
-                                if a["AttributeName"] in (OUTBOX_INDEX.hash_key,
-                                                          OUTBOX_INDEX.range_key)]],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[_index_spec(OUTBOX_INDEX)],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table_with_indexes(fresh_settings, (OUTBOX_INDEX,))
     plan = Infrastructure(fresh_settings, aws).plan()
     assert [c.detail for c in plan if c.kind == "table" and "index" in c.detail] == [
         f"add index {QUEUE_INDEX.name}"
     ]
     Infrastructure(fresh_settings, aws).apply()
-    assert set(_indexes(aws, table)) == {OUTBOX_INDEX.name, QUEUE_INDEX.name}
+    assert set(index_keys(aws, table)) == {OUTBOX_INDEX.name, QUEUE_INDEX.name}
     again = Infrastructure(fresh_settings, aws).apply()
     assert not [c for c in again if c.kind == "table"]
