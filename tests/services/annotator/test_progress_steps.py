@@ -114,15 +114,26 @@ def test_progress_is_written_when_it_moved_a_visible_step_or_the_lease_is_due() 
     assert progress_write_due(0.10, 0.10, since_last=lease / 3, lease=lease)
 
 
+Report = tuple[float, float | None, float, float | None]
+
+
+def chunk_progress(
+    *, workers: int, records: int, prior: float
+) -> tuple[ChunkProgress, list[Report], Clock]:
+    """A ChunkProgress on a fake clock over a `records`-record input, with its reports."""
+    clock = Clock()
+    reports: list[Report] = []
+    chunks = ChunkProgress(lambda *report: reports.append(report), workers=workers,
+                           records_seen=lambda: records, prior_records_per_second=prior,
+                           clock=clock)
+    return chunks, reports, clock
+
+
 def test_chunk_progress_credits_running_chunks_at_the_rate_of_finished_ones() -> None:
     """Two workers, a 100k and a 20k chunk of a 120k-record input read whole: when the small
     one finishes after 0.4 s (50k records/s on a worker), the big one, running as long, is
     credited with 20k records, and the rest is expected at 50k records/s."""
-    clock = Clock()
-    reports: list[tuple[float, float | None, float, float | None]] = []
-    chunks = ChunkProgress(lambda *report: reports.append(report), workers=2,
-                           records_seen=lambda: 120_000, prior_records_per_second=50_000.0,
-                           clock=clock)
+    chunks, reports, clock = chunk_progress(workers=2, records=120_000, prior=50_000.0)
     chunks.read(1.0)
     chunks.submitted(0, 100_000)
     chunks.submitted(1, 20_000)
@@ -138,11 +149,7 @@ def test_chunk_progress_credits_running_chunks_at_the_rate_of_finished_ones() ->
 
 
 def test_chunk_progress_starts_queued_chunks_when_a_worker_frees_up() -> None:
-    clock = Clock()
-    reports: list[tuple[float, float | None, float, float | None]] = []
-    chunks = ChunkProgress(lambda *report: reports.append(report), workers=1,
-                           records_seen=lambda: 30_000, prior_records_per_second=10_000.0,
-                           clock=clock)
+    chunks, reports, clock = chunk_progress(workers=1, records=30_000, prior=10_000.0)
     chunks.read(1.0)
     for index in range(3):
         chunks.submitted(index, 10_000)
