@@ -443,6 +443,17 @@ class Infrastructure:
                     Bucket=name, CORSConfiguration={"CORSRules": cors}),  # type: ignore[typeddict-item]
             )
         if bucket is Bucket.ARCHIVE:
+            # Versioned: the archiver deletes only the version it wrote (or one it saw while the
+            # job was hot), so a stale archiver's delete can never remove a newer run's copy;
+            # a delete by key is also recoverable (docs/lifecycle.md).
+            self._ensure_bucket_setting(
+                name, exists, "versioning",
+                read=lambda: s3.get_bucket_versioning(Bucket=name).get("Status"),
+                missing_codes=(),
+                desired="Enabled",
+                write=lambda _d: s3.put_bucket_versioning(
+                    Bucket=name, VersioningConfiguration={"Status": "Enabled"}),
+            )
             topic_arn = self.topic_arn(Topic.RESTORE_EVENTS)
             self._ensure_bucket_setting(
                 name, exists, "ObjectRestore:Completed → " + self.names.topic(Topic.RESTORE_EVENTS),

@@ -80,10 +80,12 @@ ACCESS: dict[str, Access] = {
         table=(*TABLE_READ, "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"),
         objects=(
             (Bucket.RESULTS, "results/*", ("s3:GetObject", "s3:DeleteObject")),
-            # DeleteObject: an archive abandoned after an upgrade removes its copies.
+            # DeleteObject(Version): an archive abandoned after an upgrade removes its copies,
+            # by the version it wrote (the archive bucket is versioned).
             # AbortMultipartUpload: a failed copy of a result over 5 GiB (copied in parts).
             (Bucket.ARCHIVE, "results/*",
-             ("s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload")),
+             ("s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject",
+              "s3:DeleteObjectVersion", "s3:AbortMultipartUpload")),
         ),
         consumes=Queue.ARCHIVER,
         # Windows longer than SQS's 15-minute delay re-delay the message on its own queue.

@@ -74,6 +74,11 @@ class ObjectInfo:
     # A multipart object's SHA-256 checksum: the SHA-256 of its parts' SHA-256s (S3 shows it
     # with a "-<parts>" suffix, left out here).
     composite_sha256: str | None = None
+    # The version this describes, on a versioned bucket (None otherwise).
+    version_id: str | None = None
+    # The object's user metadata (x-amz-meta-*) and Content-Type.
+    metadata: dict[str, str] = field(default_factory=dict, compare=False)
+    content_type: str | None = None
 
     @property
     def restore_in_progress(self) -> bool:
@@ -87,10 +92,14 @@ class ObjectInfo:
         return self.restore is not None and 'ongoing-request="false"' in self.restore
 
 
-def head_object(s3: S3Client, bucket: str, key: str) -> ObjectInfo | None:
-    """The object's metadata, or None when it does not exist."""
+def head_object(
+    s3: S3Client, bucket: str, key: str, *, version_id: str | None = None
+) -> ObjectInfo | None:
+    """The object's metadata (its current version, or `version_id`), or None when it does not
+    exist."""
+    which: dict[str, Any] = {"VersionId": version_id} if version_id else {}
     try:
-        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", **which)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None
@@ -109,7 +118,15 @@ def head_object(s3: S3Client, bucket: str, key: str) -> ObjectInfo | None:
         storage_class=head.get("StorageClass") or "STANDARD",
         restore=head.get("Restore"),
         composite_sha256=str(checksum).split("-")[0] if multipart else None,
+        version_id=_version(head.get("VersionId")),
+        metadata=dict(head.get("Metadata") or {}),
+        content_type=head.get("ContentType"),
     )
+
+
+def _version(version_id: str | None) -> str | None:
+    # An unversioned bucket's objects have no version id, or the literal "null".
+    return None if version_id in (None, "", "null") else version_id
 
 
 def _b64(digest: bytes) -> str:
@@ -176,29 +193,42 @@ def copy_verified(
     bucket: str,
     key: str,
     storage_class: str,
+    metadata: dict[str, str] | None = None,
 ) -> ObjectInfo:
     """Copy `source` to bucket/key in `storage_class`; return the verified destination.
+    `metadata` replaces the source's user metadata on the copy (its Content-Type is kept).
 
     `checksums` is what the source holds (from `content_checksums` or recorded at archive
     time). A copy that does not match is deleted and CopyNotVerified raised, so a later check
-    never finds a bad copy that looks like a finished one.
+    never finds a bad copy that looks like a finished one. On a versioned bucket the result's
+    `version_id` is the version this copy made (not whatever is current by the time of the
+    check), and a bad copy is deleted by that version, never by key.
     """
     if source.size > MAX_SINGLE_COPY_BYTES:
-        _copy_in_parts(s3, source=source, checksums=checksums, bucket=bucket, key=key,
-                       storage_class=storage_class)  # fmt: skip
+        version = _copy_in_parts(s3, source=source, checksums=checksums, bucket=bucket, key=key,
+                                 storage_class=storage_class, metadata=metadata)  # fmt: skip
     else:
-        s3.copy_object(
+        replaced: dict[str, Any] = {} if metadata is None else {
+            "MetadataDirective": "REPLACE", "Metadata": metadata,
+            **({"ContentType": source.content_type} if source.content_type else {}),
+        }
+        version = s3.copy_object(
             Bucket=bucket,
             Key=key,
             CopySource={"Bucket": source.bucket, "Key": source.key},
             StorageClass=storage_class,  # type: ignore[arg-type]
             ChecksumAlgorithm="SHA256",
-            MetadataDirective="COPY",
-        )
-    copied = head_object(s3, bucket, key)
+            **({"MetadataDirective": "COPY"} | replaced),
+        ).get("VersionId")
+    version = _version(version)
+    # Ours, by its version: another writer's copy may have landed since.
+    copied = head_object(s3, bucket, key, version_id=version)
     if not matches(copied, size=checksums.size, sha256=checksums.sha256,
                    composite_sha256=checksums.composite_sha256):  # fmt: skip
-        s3.delete_object(Bucket=bucket, Key=key)
+        if version is not None:
+            s3.delete_object(Bucket=bucket, Key=key, VersionId=version)
+        else:
+            s3.delete_object(Bucket=bucket, Key=key)
         got = (copied.size, copied.sha256 or copied.composite_sha256) if copied else "nothing"
         raise CopyNotVerified(
             f"copy of s3://{source.bucket}/{source.key} to s3://{bucket}/{key} does not match: "
@@ -211,16 +241,20 @@ def copy_verified(
 
 def _copy_in_parts(
     s3: S3Client, *, source: ObjectInfo, checksums: Checksums, bucket: str, key: str,
-    storage_class: str,
-) -> None:  # fmt: skip
+    storage_class: str, metadata: dict[str, str] | None = None,
+) -> str | None:  # fmt: skip
     """A multipart copy in COPY_PART_BYTES parts, each part's SHA-256 checked against ours
     when we read the source (the archiver), and given to S3, which checks it again."""
     if checksums.composite_sha256 is None:
         raise CopyNotVerified(f"s3://{source.bucket}/{source.key} is over "
                               f"{MAX_SINGLE_COPY_BYTES} bytes but no composite checksum is known")
+    described: dict[str, Any] = {} if metadata is None else {
+        "Metadata": metadata,
+        **({"ContentType": source.content_type} if source.content_type else {}),
+    }
     upload = s3.create_multipart_upload(
         Bucket=bucket, Key=key, StorageClass=storage_class,  # type: ignore[arg-type]
-        ChecksumAlgorithm="SHA256",
+        ChecksumAlgorithm="SHA256", **described,
     )
     upload_id = upload["UploadId"]
     try:
@@ -241,10 +275,10 @@ def _copy_in_parts(
             if theirs or ours:
                 part["ChecksumSHA256"] = theirs or ours
             completed.append(part)
-        s3.complete_multipart_upload(
+        return s3.complete_multipart_upload(
             Bucket=bucket, Key=key, UploadId=upload_id,
             MultipartUpload={"Parts": completed},  # type: ignore[typeddict-item]
-        )
+        ).get("VersionId")
     except BaseException:
         # Nothing half-copied stays behind (an incomplete upload is invisible but billed).
         s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)

@@ -22,6 +22,12 @@ redelivery converges on exactly one copy and the right state:
    without us - typically a duplicate delivery's archiver abandoned it while our slower
    copies were still landing - the copies not recorded in the job's `archived_objects` are
    removed, so none is left orphaned in the archive bucket.
+   Deletes are by version (the archive bucket is versioned): an archiver removes the versions
+   its own run made or reused, or, for a hot job's leftovers, versions it saw while the job
+   was still hot (re-read after looking). A stale archiver therefore never removes the copy
+   of a newer archive run (one started after another downgrade), and a run reuses only a
+   copy tagged with its own run (the job's version while archiving), never a leftover
+   another archiver may still delete.
 6. Only then delete the hot copies, each only while its archive copy exists, matches, and
    has no restore under way (a restore means the thaw owns the key now).
 """
@@ -74,6 +80,9 @@ DUE_SLACK_SECONDS = 1.0
 ALWAYS_HOT_KINDS = frozenset({"summary", "log"})
 # The final write retries this often when only unrelated profile fields changed meanwhile.
 PROFILE_RACE_ATTEMPTS = 3
+# Archive copies carry the run that made them (the job's version while it is archiving), so a
+# redelivery of that run reuses them and a later run does not.
+ARCHIVE_RUN_METADATA = "gas-archive-run"
 
 
 class ResultMissing(Exception):
@@ -188,24 +197,26 @@ def _start_archiving(job: Job, *, event: ArchiveEvent, archiver: Archiver) -> Jo
 def _archive(job: Job, *, archiver: Archiver) -> Job:
     """archiving → archived (or → hot when the user is premium by now)."""
     repo = archiver.repository
+    # key -> version of the copies this run made or reused (None: unversioned bucket).
+    made: dict[str, str | None] = {}
     if _is_premium(repo.get_profile(job.user_id)):
-        return _abandon(job, archiver=archiver)
+        return _abandon(job, made, archiver=archiver)
     try:
         archived = {
-            kind: _archive_object(key, archiver=archiver)
+            kind: _archive_object(key, run=str(job.version), made=made, archiver=archiver)
             for kind, key in sorted(job.result_keys.items())
             if kind not in ALWAYS_HOT_KINDS
         }
     except Exception:
         # Retried later, but a duplicate may have abandoned the job meanwhile, and then the
         # copies that did land would be orphans (a hot job's retry may never come back here).
-        _discard_copies(repo.get_job(job.user_id, job.job_id), archiver=archiver)
+        _discard_copies(repo.get_job(job.user_id, job.job_id), made, archiver=archiver)
         raise
     # The read the final write is conditional on: a tier change after it cancels the write.
     profile = repo.get_profile(job.user_id)
     for _ in range(PROFILE_RACE_ATTEMPTS):
         if _is_premium(profile):
-            return _abandon(job, archiver=archiver)
+            return _abandon(job, made, archiver=archiver)
         try:
             if profile is None:
                 # No profile: no tier can change under us (change_tier needs a profile).
@@ -224,7 +235,7 @@ def _archive(job: Job, *, archiver: Archiver) -> Job:
             if conflict.current is None:
                 raise
             log.info("job_changed_while_archiving", storage=conflict.current.storage)
-            _discard_copies(conflict.current, archiver=archiver)
+            _discard_copies(conflict.current, made, archiver=archiver)
             return conflict.current
         total = sum(obj.size for obj in archived.values())
         log.info("archived", objects=len(archived), bytes=total,
@@ -233,7 +244,9 @@ def _archive(job: Job, *, archiver: Archiver) -> Job:
     raise RuntimeError(f"profile of {job.user_id} kept changing; will retry")
 
 
-def _archive_object(key: str, *, archiver: Archiver) -> ArchivedObject:
+def _archive_object(
+    key: str, *, run: str, made: dict[str, str | None], archiver: Archiver
+) -> ArchivedObject:
     s3 = archiver.s3
     storage_class = archiver.settings.archive_storage_class
     source = head_object(s3, archiver.results_bucket, key)
@@ -246,22 +259,24 @@ def _archive_object(key: str, *, archiver: Archiver) -> ArchivedObject:
     if matches(existing, size=source.size, sha256=checksums.sha256,
                composite_sha256=checksums.composite_sha256) and (
         existing is not None and existing.storage_class == storage_class
+        and existing.metadata.get(ARCHIVE_RUN_METADATA) == run
     ):  # fmt: skip
-        copied = existing  # copied and verified by an earlier attempt
+        copied = existing  # copied and verified by an earlier attempt of this run
     else:
         copied = copy_verified(
             s3, source=source, checksums=checksums, bucket=archiver.archive_bucket, key=key,
-            storage_class=storage_class,
+            storage_class=storage_class, metadata={ARCHIVE_RUN_METADATA: run},
         )
         archiver.metrics.objects.inc()
         archiver.metrics.bytes.inc(source.size)
+    made[key] = copied.version_id
     return ArchivedObject(
         key=key, size=copied.size, sha256=checksums.sha256, storage_class=copied.storage_class,
         composite_sha256=checksums.composite_sha256,
     )
 
 
-def _abandon(job: Job, *, archiver: Archiver) -> Job:
+def _abandon(job: Job, made: dict[str, str | None], *, archiver: Archiver) -> Job:
     """The user is premium now: archiving → hot (the hot copies were never touched), then
     remove the archive copies. State first: a concurrent duplicate that already recorded
     `archived` makes this write fail, and then its archive copies must stay. One that
@@ -274,36 +289,60 @@ def _abandon(job: Job, *, archiver: Archiver) -> Job:
     except ConflictError as conflict:
         if conflict.current is None:
             raise
-        _discard_copies(conflict.current, archiver=archiver)
+        _discard_copies(conflict.current, made, archiver=archiver)
         return conflict.current
-    _remove_archive_copies(job, archiver=archiver)
+    _delete_versions(made, archiver=archiver)
+    _remove_archive_copies(job, archiver=archiver)  # an earlier attempt's, if any
     log.info("archive_abandoned", reason="user is premium now")
     return job
 
 
-def _discard_copies(current: Job, *, archiver: Archiver) -> None:
+def _discard_copies(
+    current: Job, made: dict[str, str | None], *, archiver: Archiver
+) -> None:
     """After the job moved on without this worker (`current` as last read): remove the copies
-    it may have made, except those the job records (an archived job's copy may be its only
+    this run made, except those the job records (an archived job's copy may be its only
     one). While the job is archiving they stay: that archive's worker records or removes them."""
     if current.storage is StorageState.ARCHIVING:
         return
     recorded = {obj.key for obj in current.archived_objects.values()}
-    unrecorded = sorted(
-        key for kind, key in current.result_keys.items()
-        if kind not in ALWAYS_HOT_KINDS and key not in recorded
-    )
-    for key in unrecorded:  # deleting a key that is not there is a no-op in S3
-        archiver.s3.delete_object(Bucket=archiver.archive_bucket, Key=key)
+    unrecorded = {key: version for key, version in made.items() if key not in recorded}
+    _delete_versions(unrecorded, archiver=archiver)
     if unrecorded:
-        log.info("unrecorded_archive_copies_removed", keys=unrecorded, storage=current.storage)
+        log.info("unrecorded_archive_copies_removed", keys=sorted(unrecorded),
+                 storage=current.storage)
+
+
+def _delete_versions(versions: dict[str, str | None], *, archiver: Archiver) -> None:
+    """Delete exactly these versions: whatever was written at those keys since (a newer
+    archive run's copy) stays. Without a version (an unversioned bucket) by key, which a
+    newer run racing this delete could lose its copy to (docs/lifecycle.md)."""
+    for key, version in sorted(versions.items()):
+        if version is None:
+            archiver.s3.delete_object(Bucket=archiver.archive_bucket, Key=key)
+        else:
+            archiver.s3.delete_object(Bucket=archiver.archive_bucket, Key=key, VersionId=version)
 
 
 def _remove_archive_copies(job: Job, *, archiver: Archiver) -> None:
     """Delete archive copies of a hot job (left by an abandon that crashed half-way).
-    A hot job never needs them: nothing archives or thaws it while it is hot."""
+    A hot job never needs them: nothing archives or thaws it while it is hot. Only versions
+    seen while the job was still hot, unchanged, after looking: a newer archive run starts by
+    moving the job out of hot, so its copies are made after that read and are never these."""
+    seen: dict[str, str | None] = {}
     for kind, key in job.result_keys.items():
-        if kind not in ALWAYS_HOT_KINDS:
-            archiver.s3.delete_object(Bucket=archiver.archive_bucket, Key=key)
+        if kind in ALWAYS_HOT_KINDS:
+            continue
+        info = head_object(archiver.s3, archiver.archive_bucket, key)
+        if info is not None:
+            seen[key] = info.version_id
+    if not seen:
+        return
+    now = archiver.repository.get_job(job.user_id, job.job_id)
+    if now.storage is not StorageState.HOT or now.version != job.version:
+        log.info("leftover_archive_copies_kept", reason=f"the job moved on ({now.storage})")
+        return
+    _delete_versions(seen, archiver=archiver)
 
 
 def _delete_hot_copies(job: Job, *, archiver: Archiver) -> None:

@@ -10,8 +10,15 @@ from typing import Any
 import pytest
 
 from gas_core.jobs import StorageState
+from gas_core.objects import head_object, matches
 from gas_core.settings import Tier
-from tests.services.archiver.lifecycle_support import Intercept, Lifecycle, client_error
+from tests.services.archiver.lifecycle_support import (
+    Crash,
+    Intercept,
+    Lifecycle,
+    client_error,
+    crash,
+)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +103,36 @@ def test_an_archived_job_keeps_its_copies_when_a_duplicates_abandon_conflicts(
     life.assert_archived(job)
     recorded = life.job(job).archived_objects
     assert {obj.key for obj in recorded.values()} <= set(life.keys(life.archive_bucket, job))
+
+
+def test_a_stale_archivers_cleanup_never_deletes_a_newer_archive_runs_copies(
+    life: Lifecycle, user_id: str
+) -> None:
+    """Given an abandon crashed before removing its archive copies (job hot, user premium),
+    when the redelivered message's archiver looks at those leftovers and, before its delete
+    lands, the user downgrades and a new archive run archives the job, then that delete
+    removes only the leftovers: the new run's copies stay, and the job is archived intact."""
+    job = life.completed_job(user_id)
+    # Archiving while the user upgrades: the abandon writes hot, then dies before its deletes.
+    upgrading: Any = Intercept(life.aws.s3, "copy_object",
+                               before=lambda *_a, **_k: life.upgrade(user_id))
+    dying: Any = Intercept(upgrading, "delete_object", before=crash)
+    with pytest.raises(Crash):
+        life.archive(job, archiver=replace(life.archiver, s3=dying))
+    assert life.job(job).storage is StorageState.HOT
+    assert life.archive_kinds(life.job(job)), "the crashed abandon left its copies"
+
+    def downgrade_and_a_new_run_archives(*_args: object, **_kwargs: object) -> None:
+        life.restore(life.change_tier(user_id, Tier.FREE))
+        assert life.archive(job) == "archived"  # the new run, on the downgrade's message
+
+    stale: Any = Intercept(life.aws.s3, "delete_object", before=downgrade_and_a_new_run_archives)
+    life.archive(job, archiver=replace(life.archiver, s3=stale))  # the redelivery
+
+    assert len(stale.calls) >= 1, "the stale archiver deleted something"
+    life.assert_archived(job)
+    current = life.job(job)
+    for obj in current.archived_objects.values():
+        stored = head_object(life.aws.s3, life.archive_bucket, obj.key)
+        assert matches(stored, size=obj.size, sha256=obj.sha256,
+                       composite_sha256=obj.composite_sha256), obj.key
