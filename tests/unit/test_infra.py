@@ -71,6 +71,17 @@ def test_apply_on_an_empty_account_creates_everything(
     assert settings.email_sender in aws.ses.list_identities()["Identities"]
 
 
+def test_apply_makes_the_archive_bucket_versioned(
+    applied: tuple[GasSettings, AwsClients, list[Any]],
+) -> None:
+    """The archiver deletes archive copies by version (docs/lifecycle.md): only on a
+    versioned bucket can a stale archiver not remove a newer run's copy."""
+    settings, aws, _ = applied
+    versioning = aws.s3.get_bucket_versioning(Bucket=settings.names.archive_bucket)
+    assert versioning.get("Status") == "Enabled"
+    assert Infrastructure(settings, aws).plan() == []
+
+
 def test_every_queue_has_its_dlq(applied: tuple[GasSettings, AwsClients, list[Any]]) -> None:
     settings, aws, _ = applied
     for spec in QUEUES:
