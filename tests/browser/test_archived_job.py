@@ -8,10 +8,8 @@ Screenshots go to test-artifacts/browser-archived/ (gitignored).
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,14 +24,6 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser-archived"
 
 
 
-def _submit(visit: Visit, path: Path) -> str:
-    visit.page.goto("/annotate")
-    visit.page.set_input_files("#file", str(path))
-    visit.page.click("#submit-button")
-    visit.page.wait_for_url("**/jobs/*", timeout=30_000)
-    return str(urlsplit(visit.page.url).path.rsplit("/", 1)[1])
-
-
 def test_an_archived_jobs_page_keeps_its_summary_charts_and_log(
     stack: LocalStack, browser: Any, reference: tuple[Path, Path], artifacts: Path,
     tmp_path: Path,
@@ -41,10 +31,8 @@ def test_an_archived_jobs_page_keeps_its_summary_charts_and_log(
     sample = reference[1]
     visit = Visit(browser, stack, artifacts, "archived")
     page = visit.page
-    user = "carol-" + uuid.uuid4().hex[:6]
-    visit.sign_in(user)
-    job_id = _submit(visit, sample)
-    page.wait_for_selector("#browse-link", timeout=JOB_TIMEOUT_MS)
+    user = visit.sign_in_new("carol")
+    job_id = visit.annotate(sample)
 
     # Archive it as the archiver does: the state moves to archived and only the big files
     # leave the results bucket, so the summary and log objects are still there.
@@ -96,11 +84,11 @@ def test_a_job_that_failed_on_bad_input_offers_its_log(
 ) -> None:
     visit = Visit(browser, stack, artifacts, "failed")
     page = visit.page
-    visit.sign_in("dave-" + uuid.uuid4().hex[:6])
+    visit.sign_in_new("dave")
     bad = tmp_path / "broken.vcf"
     bad.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
                    "chr21\tnot-a-position\t.\tA\tG\t.\t.\t.\n")
-    _submit(visit, bad)
+    visit.annotate(bad, wait_for_results=False)
     page.wait_for_selector("#job-error", timeout=JOB_TIMEOUT_MS)
     reason = page.inner_text("#job-error p")
     visit.shot("failed")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import httpx
 import pytest
 
 from tests.browser.local_stack import LocalStack
-from tests.browser.test_web_flow import JOB_TIMEOUT_MS, Visit
+from tests.browser.test_web_flow import Visit
 from tests.services.web.web_helpers import CHR21_SAMPLE, shared_reference
 from tests.support import REPO_ROOT, require_or_skip
 
@@ -54,15 +53,8 @@ class Finished:
 def finished(stack: LocalStack, browser: Any, reference: tuple[Path, Path],
              artifacts: Path) -> Iterator[Finished]:
     visit = Visit(browser, stack, artifacts, "results")
-    user = "erin-" + uuid.uuid4().hex[:6]
-    visit.sign_in(user)
-    page = visit.page
-    page.goto("/annotate")
-    page.set_input_files("#file", str(reference[1]))
-    page.click("#submit-button")
-    page.wait_for_url("**/jobs/*", timeout=30_000)
-    job_id = urlsplit(page.url).path.rsplit("/", 1)[1]
-    page.wait_for_selector("#browse-link", timeout=JOB_TIMEOUT_MS)
+    user = visit.sign_in_new("erin")
+    job_id = visit.annotate(reference[1])
     yield Finished(visit, user, job_id, reference[1])
     assert visit.problems == [], visit.problems  # no CSP violations, no script errors
     visit.context.close()

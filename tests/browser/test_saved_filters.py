@@ -7,7 +7,6 @@ Screenshots go to test-artifacts/browser-saved-filters/ (gitignored).
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from tests.browser.local_stack import LocalStack
-from tests.browser.test_web_flow import JOB_TIMEOUT_MS, Visit
+from tests.browser.test_web_flow import Visit
 from tests.support import REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
@@ -30,14 +29,8 @@ def test_a_user_saves_follows_and_deletes_a_filter(
 ) -> None:
     visit = Visit(browser, stack, artifacts, "saved")
     page = visit.page
-    user = "gail-" + uuid.uuid4().hex[:6]
-    visit.sign_in(user)
-    page.goto("/annotate")
-    page.set_input_files("#file", str(reference[1]))
-    page.click("#submit-button")
-    page.wait_for_url("**/jobs/*", timeout=30_000)
-    job_id = urlsplit(page.url).path.rsplit("/", 1)[1]
-    page.wait_for_selector("#browse-link", timeout=JOB_TIMEOUT_MS)
+    user = visit.sign_in_new("gail")
+    job_id = visit.annotate(reference[1])
     results = f"/jobs/{job_id}/results"
 
     page.goto(f"{results}?impact=HIGH,MODERATE&view=transcript&carriers=all")

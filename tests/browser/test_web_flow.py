@@ -57,6 +57,23 @@ class Visit:
         self.page.click("button[type=submit]")
         self.page.wait_for_selector("#signed-in-as")
 
+    def sign_in_new(self, prefix: str) -> str:
+        """Sign in as a user nobody has been yet (`prefix-` and six hex digits); the user id."""
+        user = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        self.sign_in(user)
+        return user
+
+    def annotate(self, vcf: Path, *, wait_for_results: bool = True) -> str:
+        """Submit `vcf` from the annotate page and return the new job's id, once its page
+        shows the results (or as soon as it opens)."""
+        self.page.goto("/annotate")
+        self.page.set_input_files("#file", str(vcf))
+        self.page.click("#submit-button")
+        self.page.wait_for_url("**/jobs/*", timeout=30_000)
+        if wait_for_results:
+            self.page.wait_for_selector("#browse-link", timeout=JOB_TIMEOUT_MS)
+        return str(urlsplit(self.page.url).path.rsplit("/", 1)[1])
+
 
 def test_a_user_annotates_browses_downloads_and_others_cannot_see_it(
     stack: LocalStack, browser: Any, reference: tuple[Path, Path], artifacts: Path,
@@ -65,8 +82,7 @@ def test_a_user_annotates_browses_downloads_and_others_cannot_see_it(
     sample = reference[1]
     alice = Visit(browser, stack, artifacts, "alice")
     page = alice.page
-    user = "alice-" + uuid.uuid4().hex[:6]
-    alice.sign_in(user)
+    user = alice.sign_in_new("alice")
 
     # The annotate page shows the size cap and refuses a non-VCF file in place.
     page.goto("/annotate")
@@ -79,10 +95,7 @@ def test_a_user_annotates_browses_downloads_and_others_cannot_see_it(
     alice.shot("wrong-file-type")
 
     # Upload straight to storage (cross-origin to the emulator, allowed by the bucket's CORS).
-    page.set_input_files("#file", str(sample))
-    page.click("#submit-button")
-    page.wait_for_url("**/jobs/*", timeout=30_000)
-    job_id = urlsplit(page.url).path.rsplit("/", 1)[1]
+    job_id = alice.annotate(sample, wait_for_results=False)
     emulator = urlsplit(stack.settings.aws_endpoint_url or "").netloc
     inputs = stack.settings.names.inputs_bucket
     assert any(r.startswith(f"POST http://{emulator}/{inputs}") for r in alice.requests), \
@@ -138,7 +151,7 @@ def test_a_user_annotates_browses_downloads_and_others_cannot_see_it(
 
     # Another user cannot open the job, its results or downloads.
     bob = Visit(browser, stack, artifacts, "bob")
-    bob.sign_in("bob-" + uuid.uuid4().hex[:6])
+    bob.sign_in_new("bob")
     for path in (f"/jobs/{job_id}", f"/jobs/{job_id}/results", f"/jobs/{job_id}/download/tsv"):
         response = bob.page.goto(path)
         assert response is not None and response.status == 404, path
