@@ -160,9 +160,8 @@ class QueueStore(TableStore):
         times = sorted(float(item[QUEUE_INDEX.range_key]["N"]) for item in response["Items"])
         throughput = self.throughput()
         for job in pending:
+            # A cut page holds the QUEUE_COUNT_LIMIT oldest: a job past them shows the cap.
             ahead = bisect_left(times, job.submitted_at.timestamp())
-            if ahead == len(times) and "LastEvaluatedKey" in response:
-                ahead = QUEUE_COUNT_LIMIT  # more wait than one page holds: the cap, as counted
             window = estimate(ahead=ahead, throughput=throughput, slots=slots,
                               input_bytes=job.input_bytes, now=now)
             statuses[job.job_id] = (QueueStatus(position=ahead) if window is None else

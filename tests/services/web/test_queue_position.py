@@ -201,3 +201,17 @@ def read_id(client: TestClient, user_id: str, job_id: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def test_a_listed_job_deeper_than_the_count_limit_shows_the_limit_as_a_single_read_does(
+    client: TestClient, repository: JobRepository, user_id: str, other_user: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("gas_core.jobs.queue.QUEUE_COUNT_LIMIT", 2)
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    for i in range(3):
+        queued(repository, other_user, start + timedelta(seconds=i))
+    mine = queued(repository, user_id, start + timedelta(seconds=5))
+    response = client.get("/api/v1/jobs", params={"limit": 100}, headers=bearer(user_id))
+    [listed] = [item for item in response.json()["items"] if item["job_id"] == mine.job_id]
+    assert listed["queue_position"] == read(client, user_id, mine)["queue_position"] == 2
