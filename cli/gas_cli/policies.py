@@ -103,7 +103,10 @@ ACCESS: dict[str, Access] = {
         table=(*TABLE_READ, "dynamodb:UpdateItem"),
         objects=(
             # RestoreObject: a restore whose copy expired before the thaw is requested again.
-            (Bucket.ARCHIVE, "results/*", ("s3:GetObject", "s3:DeleteObject", "s3:RestoreObject")),
+            # DeleteObjectVersion: thawed archive copies are deleted by version (versioned
+            # bucket), so no non-current version is left behind.
+            (Bucket.ARCHIVE, "results/*",
+             ("s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:RestoreObject")),
             (Bucket.RESULTS, "results/*",
              ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload")),
         ),

@@ -269,6 +269,13 @@ def _archive_object(
         )
         archiver.metrics.objects.inc()
         archiver.metrics.bytes.inc(source.size)
+        if existing is not None and existing.version_id is not None and (
+            existing.metadata.get(ARCHIVE_RUN_METADATA) != run
+        ):
+            # An earlier run's leftover, now non-current: that run ended (this one started
+            # from hot), so nothing will read it; its own archiver deletes only its versions.
+            s3.delete_object(Bucket=archiver.archive_bucket, Key=key,
+                             VersionId=existing.version_id)
     made[key] = copied.version_id
     return ArchivedObject(
         key=key, size=copied.size, sha256=checksums.sha256, storage_class=copied.storage_class,

@@ -188,7 +188,7 @@ def thaw_job(user_id: str, job_id: str, *, thawer: Thawer) -> str:
         log.info("thaw_waiting", still_restoring=pending)
         return "waiting"
     for obj in job.archived_objects.values():
-        thawer.s3.delete_object(Bucket=thawer.archive_bucket, Key=obj.key)
+        _delete_archive_copy(obj.key, thawer=thawer)
     profile = repo.get_profile(user_id)
     tier = profile.tier if profile else job.user_tier
     # Recorded by the state write itself (the job's outbox, gas_core.outbox), then published:
@@ -218,6 +218,19 @@ def thaw_job(user_id: str, job_id: str, *, thawer: Thawer) -> str:
     _outbox(thawer).deliver(ItemKey.of_job(user_id, job_id), events)
     log.info("thawed", objects=len(job.result_keys), restore_tier=job.restore_tier)
     return "thawed"
+
+
+def _delete_archive_copy(key: str, *, thawer: Thawer) -> None:
+    """By its version on the versioned archive bucket: a delete by key would leave the copy
+    behind as a non-current version (billed). While the job is `restoring` no archive run can
+    write the key (runs start from hot), so the current version is the one thawed."""
+    info = head_object(thawer.s3, thawer.archive_bucket, key)
+    if info is None:
+        return  # deleted by an earlier attempt
+    if info.version_id is None:
+        thawer.s3.delete_object(Bucket=thawer.archive_bucket, Key=key)
+    else:
+        thawer.s3.delete_object(Bucket=thawer.archive_bucket, Key=key, VersionId=info.version_id)
 
 
 def _restore_requested(job: Job, *, thawer: Thawer) -> bool:

@@ -136,3 +136,14 @@ def test_a_stale_archivers_cleanup_never_deletes_a_newer_archive_runs_copies(
         stored = head_object(life.aws.s3, life.archive_bucket, obj.key)
         assert matches(stored, size=obj.size, sha256=obj.sha256,
                        composite_sha256=obj.composite_sha256), obj.key
+        # The leftovers are gone too, not kept as non-current versions (billed, never read).
+        listed = life.aws.s3.list_object_versions(Bucket=life.archive_bucket, Prefix=obj.key)
+        assert [v["Key"] for v in listed.get("Versions", [])] == [obj.key]
+
+    # Restored and thawed: no version of any archive copy is left behind.
+    life.upgrade(user_id)
+    assert life.thaw(job) == {job.job_id: "thawed"}
+    life.assert_hot_and_intact(job)
+    for obj in current.archived_objects.values():
+        listed = life.aws.s3.list_object_versions(Bucket=life.archive_bucket, Prefix=obj.key)
+        assert listed.get("Versions", []) == [], obj.key
