@@ -133,8 +133,11 @@ def test_an_unknown_assembly_is_refused_when_the_upload_is_created(
 
 
 def _parquet(path: Path, gene: str) -> Path:
-    duckdb.sql(f"COPY (SELECT '1' AS chrom, 100 AS pos, '{gene}' AS gene, "
-               f"'{gene.lower()}_term' AS consequence, '{gene.lower()}_clinvar' AS clinvar) "
+    duckdb.sql(f"COPY (SELECT '1' AS chrom, 100 AS pos, 'A' AS ref, 'G' AS alt, "
+               f"'{gene}' AS gene, 'T1' AS transcript, NULL AS protein_change, "
+               "NULL AS known_id, "
+               f"'{gene.lower()}_term' AS consequence, 'LOW' AS impact, "
+               f"'{gene.lower()}_clinvar' AS clinvar) "
                f"TO '{path}' (FORMAT PARQUET)")
     return path
 
@@ -148,6 +151,8 @@ def test_another_users_cached_rows_are_never_shown_for_the_same_job_id(
     mine = client.get(f"/api/v1/jobs/{victim.job_id}/variants", headers=bearer(victim.user_id))
     assert mine.status_code == 200 and mine.json()["total"] > 1  # now in the web's cache
     victims_options = store.filter_options(victim)
+    victims_summary = client.get(f"/api/v1/jobs/{victim.job_id}/variants/summary",
+                                 headers=bearer(victim.user_id)).json()
     # Another user's job with the same id (ids are unique per user only), and its own rows.
     key = f"results/{other_user}/{victim.job_id}/out.parquet"
     web_aws.s3.upload_file(str(_parquet(tmp_path / "theirs.parquet", "THEIRS")),
@@ -163,6 +168,10 @@ def test_another_users_cached_rows_are_never_shown_for_the_same_job_id(
     assert [row["gene"] for row in response.json()["items"]] == ["THEIRS"]
     assert store.filter_options(theirs)["consequence"] == ["theirs_term"]
     assert store.filter_options(victim) == victims_options
+    summary = client.get(f"/api/v1/jobs/{victim.job_id}/variants/summary",
+                         headers=bearer(other_user)).json()
+    assert [g["gene"] for g in summary["genes"]] == ["THEIRS"]
+    assert summary != victims_summary
     again = client.get(f"/api/v1/jobs/{victim.job_id}/variants", headers=bearer(victim.user_id))
     assert again.json()["total"] == mine.json()["total"]
 

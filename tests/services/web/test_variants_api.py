@@ -297,6 +297,52 @@ def test_the_summary_follows_the_filter_and_lists_every_consequence(
     assert filtered["genes"] == [{"gene": "GENEB", "count": 1}]
 
 
+@pytest.mark.parametrize("params", [{}, {"clinvar": "pathogenic"}, {"impact": "HIGH,MODIFIER"},
+                                    {"known": "true"}])
+def test_the_transcript_view_summary_counts_each_variant_once_whatever_the_filter(
+    client: TestClient, sites: tuple[Job, list[vp.Variant]], params: dict[str, str]
+) -> None:
+    # A filter on the variant's own fields is counted from its picked rows, one on its
+    # transcripts' fields by distinct variants: the same counts either way.
+    job, _ = sites
+    rows = everything(client, job, view="transcript", **params)
+    summary = get(client, job, "/summary", view="transcript", **params)
+    assert summary["totals"]["rows"] == len(rows)
+    assert summary["totals"]["variants"] == len({r["variant_key"] for r in rows})
+    assert summary["totals"]["high_impact"] == len(
+        {r["variant_key"] for r in rows if r["impact"] == "HIGH"})
+    genes: dict[str, set[str]] = {}
+    for r in rows:
+        if r["gene"]:
+            genes.setdefault(r["gene"], set()).add(r["variant_key"])
+    assert {g["gene"]: g["count"] for g in summary["genes"]} == {
+        gene: len(keys) for gene, keys in genes.items()}
+    assert summary["totals"]["clinvar_plp"] == len(
+        {r["variant_key"] for r in rows if r["clinvar"] and "pathogenic" in r["clinvar"]})
+
+
+def test_paging_or_sorting_a_filtered_view_reuses_its_summary(
+    client: TestClient, sites: tuple[Job, list[vp.Variant]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gas_web.app.variants import store as store_module
+
+    job, _ = sites
+    calls: list[str] = []
+    summarize = store_module.summary_module.summarize
+
+    def counted(*args: Any) -> dict[str, Any]:
+        calls.append(args[2].view)
+        return summarize(*args)
+
+    monkeypatch.setattr(store_module.summary_module, "summarize", counted)
+    first = get(client, job, "/summary", impact="HIGH,LOW", view="transcript")
+    again = get(client, job, "/summary", impact="HIGH,LOW", view="transcript",
+                sort="gene", order="desc")
+    assert again == first and calls == ["transcript"]
+    get(client, job, "/summary", impact="HIGH,LOW")  # another view: its own summary
+    assert calls == ["transcript", "variant"]
+
+
 # -- detail ------------------------------------------------------------------------------
 
 

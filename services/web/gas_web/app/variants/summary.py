@@ -2,7 +2,7 @@
 
 Counts are of the rows the filter shows: in the variant view (the default) that is one row,
 its picked transcript, per variant, so every count is a count of variants; in the transcript
-view consequences, impacts and genes count rows, and the totals still count variants.
+view consequences and impacts count rows, while the totals and the genes count variants.
 No term is cut: a rare stop_gained is listed next to thousands of intron variants.
 """
 
@@ -31,52 +31,36 @@ def summarize(
     cursor: duckdb.DuckDBPyConnection, scan: Scan, query: VariantQuery, compiled: Compiled
 ) -> dict[str, Any]:
     source, where, params = scan.source_for(compiled), compiled.where, compiled.params
-    # Variants: in the variant view each has exactly one row; else distinct (chrom, pos, ref,
-    # alt), hashed (a 64-bit hash: cheaper than the key string; a collision is ~never).
-    if query.view == "variant":
-        variants, high, plp = ("count(*)", "count(*) FILTER (WHERE impact = 'HIGH')",
-                               f"count(*) FILTER (WHERE {PATHOGENIC_SQL})")
-    else:
-        distinct = f"count(DISTINCT {VARIANT_HASH_SQL})"
-        variants, high, plp = (distinct, f"{distinct} FILTER (WHERE impact = 'HIGH')",
-                               f"{distinct} FILTER (WHERE {PATHOGENIC_SQL})")
-    # One scan for the totals and the three breakdowns (GROUPING SETS); SQL only from our
-    # fragments, user values as parameters. The consequence is grouped by the whole string
-    # (few distinct values) and split here: a row with `a&b` counts once for each term.
+    # Rows per consequence string, impact and gene, and in all: one scan (GROUPING SETS); SQL
+    # only from our fragments, user values as parameters. The consequence is grouped by the
+    # whole string (few distinct values) and split here: `a&b` counts once for each term.
     counted = cursor.execute(
         f"SELECT grouping(consequence, impact, gene) AS level, consequence, impact, gene, "  # noqa: S608
-        f"count(*), {variants}, {high}, {plp} FROM {source}{where} "
+        f"count(*), count(*) FILTER (WHERE impact = 'HIGH') FROM {source}{where} "
         "GROUP BY GROUPING SETS ((consequence), (impact), (gene), ())", params,
     ).fetchall()
-    rows = variant_count = high_count = plp_count = 0
+    rows = high_rows = 0
     terms: Counter[str] = Counter()
     impact_counts: list[tuple[str | None, int]] = []
     gene_counts: list[tuple[str, int]] = []
-    for level, consequence, impact, gene, n, n_variants, n_high, n_plp in counted:
+    for level, consequence, impact, gene, n, n_high in counted:
         if level == 0b111:  # () : the totals
-            rows, variant_count, high_count, plp_count = (
-                int(value or 0) for value in (n, n_variants, n_high, n_plp))
+            rows, high_rows = int(n or 0), int(n_high or 0)
         elif level == 0b011:  # (consequence)
             for term in set((consequence or "").split("&")):
                 if term:
                     terms[term] += int(n)
         elif level == 0b101:  # (impact)
             impact_counts.append((impact, int(n)))
-        elif gene:  # (gene): a gene's variants (rows in the variant view are variants)
-            gene_counts.append((gene, int(n_variants)))
+        elif gene:  # (gene)
+            gene_counts.append((gene, int(n)))
+    if query.view == "variant":  # one row per variant: every count is of variants
+        variant_count, high_count = rows, high_rows
+    else:
+        variant_count, high_count, gene_counts = _variant_counts(cursor, source, query, compiled)
+    plp_count, clinvar_plp = _pathogenic(cursor, source, query, compiled)
     impacts = sorted(impact_counts, key=lambda item: (-item[1], item[0] is None, item[0] or ""))
     genes = sorted(gene_counts, key=lambda item: (-item[1], item[0]))[:TOP_GENES]
-    and_plp = f"{where} AND {PATHOGENIC_SQL}" if where else f" WHERE {PATHOGENIC_SQL}"
-    # One row per variant: its picked row when the view shows it, else its first matching row.
-    plp_rows = cursor.execute(
-        f"SELECT {VARIANT_KEY_SQL} AS variant_key, chrom, pos, ref, alt, gene, transcript, "  # noqa: S608
-        f"consequence, protein_change, known_id, clinvar FROM {source}{and_plp} "
-        f"QUALIFY row_number() OVER (PARTITION BY {VARIANT_HASH_SQL} "
-        "ORDER BY picked DESC, file_row_number) = 1 ORDER BY file_row_number LIMIT ?",
-        [*params, PLP_LISTED],
-    )
-    names = [d[0] for d in plp_rows.description or []]
-    clinvar_plp = [dict(zip(names, row, strict=True)) for row in plp_rows.fetchall()]
     return {
         "view": query.view,
         "totals": {"variants": variant_count, "rows": rows, "high_impact": high_count,
@@ -88,3 +72,55 @@ def summarize(
         "clinvar_plp": clinvar_plp,
         "clinvar_plp_truncated": plp_count > len(clinvar_plp),
     }
+
+
+def _and(where: str, condition: str) -> str:
+    return f"{where} AND {condition}" if where else f" WHERE {condition}"
+
+
+def _variant_counts(
+    cursor: duckdb.DuckDBPyConnection, source: str, query: VariantQuery, compiled: Compiled
+) -> tuple[int, int, list[tuple[str, int]]]:
+    """The transcript view's variants, HIGH-impact variants and variants per gene: distinct
+    (chrom, pos, ref, alt), hashed (a 64-bit hash: cheaper than the key string; a collision
+    is ~never). A distinct count holds a hash table of every variant (~0.5 s per 2M), so
+    where it can the count is of picked rows instead: a filter on the variant's own fields
+    only (ClinVar, known, AF, genotypes; not gene, consequence or impact, which differ per
+    transcript) keeps every row of a variant or none, so its variants are its picked rows."""
+    where, params = compiled.where, compiled.params
+    per_variant = not (query.gene or query.consequence or query.impact)
+    variants = ("count(*) FILTER (WHERE picked)" if per_variant
+                else f"count(DISTINCT {VARIANT_HASH_SQL})")
+    totals = cursor.execute(
+        f"SELECT {variants} FROM {source}{where}", params).fetchone()  # noqa: S608
+    high_where = _and(where, "impact = 'HIGH'")
+    high = cursor.execute(
+        f"SELECT count(DISTINCT {VARIANT_HASH_SQL}) FROM {source}{high_where}",  # noqa: S608
+        params).fetchone()
+    genes = cursor.execute(
+        f"SELECT gene, count(*) FROM (SELECT DISTINCT gene, {VARIANT_HASH_SQL} "  # noqa: S608
+        f"FROM {source}{_and(where, 'gene IS NOT NULL')}) GROUP BY gene", params).fetchall()
+    return (int(totals[0]) if totals else 0, int(high[0]) if high else 0,
+            [(gene, int(n)) for gene, n in genes])
+
+
+def _pathogenic(
+    cursor: duckdb.DuckDBPyConnection, source: str, query: VariantQuery, compiled: Compiled
+) -> tuple[int, list[dict[str, Any]]]:
+    """ClinVar P/LP variants: how many, and the first PLP_LISTED in file order, one row per
+    variant (its picked row when the view shows it, else its first matching row)."""
+    columns = (f"{VARIANT_KEY_SQL} AS variant_key, chrom, pos, ref, alt, gene, transcript, "
+               "consequence, protein_change, known_id, clinvar, file_row_number")
+    matching = f"SELECT {columns} FROM {source}{_and(compiled.where, PATHOGENIC_SQL)}"  # noqa: S608
+    if query.view != "variant":
+        matching += (f" QUALIFY row_number() OVER (PARTITION BY {VARIANT_HASH_SQL} "
+                     "ORDER BY picked DESC, file_row_number) = 1")
+    result = cursor.execute(
+        f"SELECT *, count(*) OVER () AS listed_of FROM ({matching}) "  # noqa: S608
+        "ORDER BY file_row_number LIMIT ?", [*compiled.params, PLP_LISTED])
+    names = [d[0] for d in result.description or []]
+    listed = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+    total = int(listed[0]["listed_of"]) if listed else 0
+    for entry in listed:
+        del entry["file_row_number"], entry["listed_of"]
+    return total, listed
