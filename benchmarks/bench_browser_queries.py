@@ -24,7 +24,9 @@ cached Parquet, in-process, S3 replaced by a local copy), so ru_maxrss is that p
   page-count cache cleared (the slowest case, what a new filter costs), and the p95 of the
   next request for the same filter (counts kept, as when paging through it);
 - exports: the whole filtered TSV and VCF.gz streams;
-- the filtered summary;
+- the results page as served: the page query plus the filtered summary (its charts), for a
+  new filter opening on its first page (nothing kept) and when paging on (both kept);
+- the filtered summary alone, of a new filter;
 with ratios against the baseline, the unfiltered first page, measured in the same process.
 Targets: page p95 <= 300 ms; RSS flat in result size. Not a test: prints a table.
 """
@@ -76,6 +78,7 @@ EXPORTS: list[tuple[str, dict[str, Any]]] = [
 SUMMARIES: list[tuple[str, dict[str, Any]]] = [
     ("no filter", {}),
     ("impact HIGH,MODERATE transcripts", {"impact": "HIGH,MODERATE", "view": "transcript"}),
+    ("transcript view, all sites", {"view": "transcript", "carriers": "all"}),
 ]
 
 
@@ -331,9 +334,24 @@ def measure(path: Path, vcf: str, repeat: int, genes: dict[str, str]) -> dict[st
             started = time.perf_counter()
             store.page(job, query, offset=offset, limit=50)
             warm.append((time.perf_counter() - started) * 1000)
+        # The results page as served: its page query and the filtered summary (charts). A
+        # new filter opens on its first page with nothing kept; paging on keeps both.
+        opened, paged = [], []
+        for _ in range(max(3, repeat // 3)):
+            store.forget_totals()
+            started = time.perf_counter()
+            store.page(job, query, limit=50)
+            store.summary(job, query)
+            opened.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            store.page(job, query, offset=offset, limit=50)
+            store.summary(job, query)
+            paged.append((time.perf_counter() - started) * 1000)
         out["pages"].append({"label": _label(label, genes), "total": total, "offset": offset,
                              "p50": statistics.median(times), "p95": percentile(times, 0.95),
-                             "warm_p95": percentile(warm, 0.95), "first": first})
+                             "warm_p95": percentile(warm, 0.95), "first": first,
+                             "opened_p95": percentile(opened, 0.95),
+                             "paged_p95": percentile(paged, 0.95)})
     for label, params in EXPORTS:
         query = query_from_params(_genes(params, genes))
         for fmt in ("tsv", "vcf"):
@@ -350,6 +368,7 @@ def measure(path: Path, vcf: str, repeat: int, genes: dict[str, str]) -> dict[st
         query = query_from_params(dict(params))
         times = []
         for _ in range(max(3, repeat // 3)):
+            store.forget_totals()  # a new filter's summary, not the kept one
             started = time.perf_counter()
             store.summary(job, query)
             times.append((time.perf_counter() - started) * 1000)
@@ -365,13 +384,17 @@ def report(size: int, result: dict[str, Any]) -> None:
     base = result["pages"][0]["p50"] or 1e-9
     print(f"\n== {result['rows']:,} rows ==")
     print(f"{'page query (new filter)':<40} {'total':>10} {'offset':>10} {'p50 ms':>8} "
-          f"{'p95 ms':>8} {'x base':>7} {'next p95':>9} {'1st call':>9}")
+          f"{'p95 ms':>8} {'x base':>7} {'next p95':>9} {'1st call':>9} {'open p95':>9} "
+          f"{'paged p95':>9}")
     for page in result["pages"]:
         print(f"{page['label']:<40} {page['total']:>10,} {page['offset']:>10,} "
               f"{page['p50']:>8.1f} {page['p95']:>8.1f} {page['p50'] / base:>7.1f} "
-              f"{page['warm_p95']:>9.1f} {page['first']:>9.0f}")
+              f"{page['warm_p95']:>9.1f} {page['first']:>9.0f} {page['opened_p95']:>9.1f} "
+              f"{page['paged_p95']:>9.1f}")
     print("(1st call: the filter's first request ever; the first sample query makes the "
-          "by-sample copy, once per job)")
+          "by-sample copy, once per job. open: the results page of a new filter, its first "
+          "page and its summary, nothing kept; paged: this page and the summary, as when "
+          "paging on)")
     print(f"{'export (whole stream)':<40} {'rows':>10} {'MB':>10} {'p50 ms':>8} {'p95 ms':>8} "
           f"{'x base':>7}")
     for export in result["exports"]:
@@ -381,8 +404,11 @@ def report(size: int, result: dict[str, Any]) -> None:
     for summary in result["summaries"]:
         print(f"{summary['label']:<40} {'':>10} {'':>10} {summary['p50']:>8.1f} "
               f"{summary['p95']:>8.1f} {summary['p50'] / base:>7.1f}")
-    worst = max(page["p95"] for page in result["pages"])
-    print(f"worst page p95: {worst:.1f} ms (target <= 300): {'OK' if worst <= 300 else 'MISSED'}")
+    for name, column in (("page query", "p95"), ("results page, paged", "paged_p95"),
+                         ("results page, new filter", "opened_p95")):
+        worst = max(page[column] for page in result["pages"])
+        print(f"worst {name} p95: {worst:.1f} ms (target <= 300): "
+              f"{'OK' if worst <= 300 else 'MISSED'}")
     print(f"peak RSS (ru_maxrss): {result['rss_peak_mb']:.0f} MB (after imports: "
           f"{result['rss_start_mb']:.0f} MB; VmHWM {result['vm_hwm_mb']:.0f} MB)")
 

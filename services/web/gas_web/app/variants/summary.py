@@ -108,19 +108,21 @@ def _pathogenic(
     cursor: duckdb.DuckDBPyConnection, source: str, query: VariantQuery, compiled: Compiled
 ) -> tuple[int, list[dict[str, Any]]]:
     """ClinVar P/LP variants: how many, and the first PLP_LISTED in file order, one row per
-    variant (its picked row when the view shows it, else its first matching row)."""
-    columns = (f"{VARIANT_KEY_SQL} AS variant_key, chrom, pos, ref, alt, gene, transcript, "
-               "consequence, protein_change, known_id, clinvar, file_row_number")
-    matching = f"SELECT {columns} FROM {source}{_and(compiled.where, PATHOGENIC_SQL)}"  # noqa: S608
+    variant (its picked row when the view shows it, else its first matching row). Two steps,
+    as a page: the matching row numbers from the filter columns alone, then the listed rows'
+    columns (reading every column of the matching rows costs ~5x more)."""
+    matching = (f"SELECT file_row_number FROM {source}"  # noqa: S608
+                f"{_and(compiled.where, f'clinvar IS NOT NULL AND {PATHOGENIC_SQL}')}")
     if query.view != "variant":
         matching += (f" QUALIFY row_number() OVER (PARTITION BY {VARIANT_HASH_SQL} "
                      "ORDER BY picked DESC, file_row_number) = 1")
+    numbers = sorted(row[0] for row in cursor.execute(matching, compiled.params).fetchall())
+    listed_rows = numbers[:PLP_LISTED]
+    if not listed_rows:
+        return len(numbers), []
     result = cursor.execute(
-        f"SELECT *, count(*) OVER () AS listed_of FROM ({matching}) "  # noqa: S608
-        "ORDER BY file_row_number LIMIT ?", [*compiled.params, PLP_LISTED])
+        f"SELECT {VARIANT_KEY_SQL} AS variant_key, chrom, pos, ref, alt, gene, transcript, "  # noqa: S608
+        f"consequence, protein_change, known_id, clinvar FROM {source} WHERE file_row_number "
+        f"IN ({', '.join('?' * len(listed_rows))}) ORDER BY file_row_number", listed_rows)
     names = [d[0] for d in result.description or []]
-    listed = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-    total = int(listed[0]["listed_of"]) if listed else 0
-    for entry in listed:
-        del entry["file_row_number"], entry["listed_of"]
-    return total, listed
+    return len(numbers), [dict(zip(names, row, strict=True)) for row in result.fetchall()]
