@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pysam
 import pysam.bcftools
 from pysam.utils import SamtoolsError
@@ -203,7 +204,8 @@ def python_stages(spec: ChunkSpec, ctx: ChunkContext, staged: Staged) -> ChunkRe
 
     # The chunk's VCF lines as BGZF blocks: the job process only concatenates them.
     vcf = work / "body.vcf.gz"
-    write_vcf_member(text, new_texts(text, our_info(per_variant)), vcf)
+    vcf_index = work / "body.vcf.gz.tbi"
+    indexed = write_vcf_member(text, new_texts(text, our_info(per_variant)), vcf, vcf_index)
     annotated.unlink(missing_ok=True)
     stage("vcf", t)
 
@@ -229,7 +231,18 @@ def python_stages(spec: ChunkSpec, ctx: ChunkContext, staged: Staged) -> ChunkRe
         log=log,
         header=text.header,
         tsv_columns=tsv_columns(text.samples),
+        vcf_index=vcf_index if indexed else None,
+        span=record_span(text.table),
     )
+
+
+def record_span(table: pa.Table) -> tuple[str, int, str, int] | None:
+    """(contig, POS) of the first and the last record, in file order; None for no record."""
+    if table.num_rows == 0:
+        return None
+    chrom, pos = table.column("chrom"), table.column("pos")
+    last = table.num_rows - 1
+    return (chrom[0].as_py(), pos[0].as_py(), chrom[last].as_py(), pos[last].as_py())
 
 
 def known_regions(bcf: Path, spec: ChunkSpec, gap_bp: int) -> list[tuple[int, int]]:

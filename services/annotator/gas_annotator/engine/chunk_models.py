@@ -58,6 +58,10 @@ class ChunkResult:
     # The VCF header (every chunk's is the same); ``vcf`` is the body, BGZF without EOF block.
     header: bytes = b""
     tsv_columns: list[str] = field(default_factory=list)
+    # The member's own tabix index (None when htslib refused it) and its first and last
+    # record's (contig, POS, contig, POS): the job process merges the indexes (tabix_merge).
+    vcf_index: Path | None = None
+    span: tuple[str, int, str, int] | None = None
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pysam.utils import SamtoolsError
 from gas_annotator.engine import consequences as cq
 from gas_annotator.engine.chunk_models import ChunkResult
 from gas_annotator.engine.rows import TSV_SCHEMA
+from gas_annotator.engine.tabix_merge import Member, index_joined
 from gas_annotator.engine.validate import ValidationStats
 from gas_annotator.engine.vcf_splice import BGZF_EOF, bgzf_member
 from gas_annotator.reference import Bundle, tool_versions
@@ -81,6 +82,7 @@ class Joiner:
         self.parquet_part = _part(outputs.parquet)
         # Concatenated BGZF members: the header's, then each chunk's (compressed by its worker).
         self.vcf = self.vcf_part.open("wb")
+        self.members: list[Member] = []
         self.tsv = self.tsv_part.open("wb")
         # Opened with the first chunk: its rows carry the columns (AF fields, genotypes) and
         # the Parquet metadata, which depend on the bundle and the input's samples.
@@ -100,6 +102,7 @@ class Joiner:
             with header.open("rb") as src:
                 shutil.copyfileobj(src, self.vcf, 1 << 20)
             header.unlink()
+        self.members.append(Member(self.vcf.tell(), result.vcf_index, result.span))
         with result.vcf.open("rb") as src:
             shutil.copyfileobj(src, self.vcf, 1 << 20)
         result.vcf.unlink(missing_ok=True)
@@ -146,8 +149,17 @@ class Joiner:
         self.tsv_part.replace(self.outputs.tsv)
         self.parquet_part.replace(self.outputs.parquet)
         t0 = time.perf_counter()
-        _index_vcf(self.outputs.vcf, scratch)
+        # The chunks' own indexes, merged; htslib over the whole file only when they do not
+        # join (a chunk htslib refused, or an indel left-aligned across a chunk boundary).
+        if not index_joined(self.outputs.vcf_index, self.members):
+            _index_vcf(self.outputs.vcf, scratch)
+        self._drop_member_indexes()
         self.seconds["index"] = time.perf_counter() - t0
+
+    def _drop_member_indexes(self) -> None:
+        for member in self.members:
+            if member.index is not None:
+                member.index.unlink(missing_ok=True)
 
     def abort(self) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -159,6 +171,7 @@ class Joiner:
                 self.parquet.close()
         for path in (self.vcf_part, self.tsv_part, self.parquet_part):
             path.unlink(missing_ok=True)
+        self._drop_member_indexes()
 
 
 def _part(path: Path) -> Path:

@@ -13,6 +13,7 @@ from pysam.libcbgzf import BGZFile
 
 from gas_annotator.engine.annotated import AnnotatedText
 from gas_annotator.engine.arrowkit import has_byte, nonempty, whole
+from gas_annotator.engine.tabix_merge import index_member
 
 OUR_INFO = (
     ("GAS_CSQ", "1", "String", "Most severe Sequence Ontology consequence of the variant over all "
@@ -134,9 +135,12 @@ def bgzf_member(path: Path, data: bytes | None = None) -> None:
         raw.truncate(size - len(BGZF_EOF))
 
 
-def write_vcf_member(text: AnnotatedText, replacements: pa.Array, out: Path) -> None:
+def write_vcf_member(
+    text: AnnotatedText, replacements: pa.Array, out: Path, index: Path | None = None
+) -> bool:
     """The chunk's records, spliced, as BGZF blocks (level 1) without the EOF block: written in
-    the worker, so the job process only concatenates.
+    the worker, so the job process only concatenates. With `index`, the member's own tabix
+    index is written there too (see tabix_merge); returns whether it was.
 
     The body is streamed in blocks; per block the lines are cut (zero-copy, Arrow offsets into
     the block) into before-span / span / after-span pieces and rejoined with the new text, so
@@ -168,4 +172,7 @@ def write_vcf_member(text: AnnotatedText, replacements: pa.Array, out: Path) -> 
         handle.close()
     if done != n:
         raise RuntimeError(f"{text.path}: {done} VCF lines but {n} records")
+    # Indexed while the EOF block is still there (htslib warns on a file without one).
+    indexed = index is not None and index_member(out, index)
     bgzf_member(out)
+    return indexed
