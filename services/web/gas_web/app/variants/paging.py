@@ -46,20 +46,32 @@ class _Value:
 
 def page_row_numbers(
     cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, query: VariantQuery,
-    info: ResultInfo, *, offset: int, limit: int, total: int,
-) -> list[int]:
-    """Row numbers of the page's rows, in the page's order."""
-    if offset >= total:
-        return []
+    info: ResultInfo, *, offset: int, limit: int, total: int | None,
+) -> tuple[list[int], int]:
+    """Row numbers of the page's rows, in the page's order, and the filtered set's row count.
+    An unknown `total` (None) is counted by the scan that finds a deep page (its counts add
+    up to it), not by a scan of its own."""
     if offset + limit <= TOP_N_ROWS:
+        total = count_rows(cursor, source, compiled) if total is None else total
+        if offset >= total:
+            return [], total
         return _top_n(cursor, source, compiled, query, info, offset=offset, limit=limit,
-                      total=total)
+                      total=total), total
     if query.sort not in _CATEGORICAL and query.sort != "allele_frequency":
         return _file_order(cursor, source, compiled, offset=offset, limit=limit,
                            descending=query.descending)
     key = af_column(query, info) if query.sort == "allele_frequency" else _CATEGORICAL[query.sort]
-    return _by_key(cursor, source, compiled, key, offset=offset, limit=limit,
-                   descending=query.descending)
+    found, counted = _by_key(cursor, source, compiled, key, offset=offset, limit=limit,
+                             descending=query.descending)
+    if counted is None:  # no value spans the page: past the end
+        counted = count_rows(cursor, source, compiled) if total is None else total
+    return found, counted
+
+
+def count_rows(cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled) -> int:
+    counted = cursor.execute(
+        f"SELECT count(*) FROM {source}{compiled.where}", compiled.params).fetchone()  # noqa: S608
+    return int(counted[0]) if counted else 0
 
 
 def _where(compiled: Compiled, *conditions: str) -> str:
@@ -70,15 +82,18 @@ def _where(compiled: Compiled, *conditions: str) -> str:
 def _file_order(
     cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, *, offset: int,
     limit: int, descending: bool,
-) -> list[int]:
+) -> tuple[list[int], int]:
     """File order (backwards for descending) from the row-number range holding the page's
-    first row on."""
+    first row on; and the rows in all."""
     counts = cursor.execute(
         f"SELECT file_row_number // {BUCKET_ROWS} AS bucket, count(*) "  # noqa: S608
         f"FROM {source}{compiled.where} GROUP BY bucket", compiled.params,
     ).fetchall()
+    total = sum(int(n) for _, n in counts)
+    if offset >= total:
+        return [], total
     return _read_from_bucket(cursor, source, compiled, [], counts, skip=offset, take=limit,
-                             descending=descending)
+                             descending=descending), total
 
 
 def _read_from_bucket(
@@ -114,23 +129,27 @@ def _read_from_bucket(
 def _by_key(
     cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, key: str, *,
     offset: int, limit: int, descending: bool,
-) -> list[int]:
+) -> tuple[list[int], int | None]:
+    """The page's row numbers, and the rows in all (None when no value spans the page)."""
     direction = "DESC" if descending else "ASC"
     # One scan counts the rows per (value, row-number range); the values the page spans are
     # found from their running counts in the sort's own order, each with its ranges' counts.
-    spanned = [_Value(value, int(rows), int(before), [(int(b), int(n)) for b, n in ranges])
-               for value, rows, before, ranges in cursor.execute(
+    counted = cursor.execute(
         f"WITH counted AS (SELECT {key} AS value, file_row_number // {BUCKET_ROWS} AS bucket, "  # noqa: S608
         f"count(*) AS n FROM {source}{compiled.where} GROUP BY ALL), "
         "per_value AS (SELECT value, sum(n) AS n, list([bucket, n]) AS ranges FROM counted "
         "GROUP BY value), "
         "running AS (SELECT value, n, ranges, sum(n) OVER (ORDER BY value "
-        f"{direction} NULLS LAST ROWS UNBOUNDED PRECEDING) - n AS ahead FROM per_value) "
-        "SELECT value, n, ahead, ranges FROM running WHERE ahead < ? AND ahead + n > ? "
+        f"{direction} NULLS LAST ROWS UNBOUNDED PRECEDING) - n AS ahead, sum(n) OVER () AS total "
+        "FROM per_value) "
+        "SELECT value, n, ahead, ranges, total FROM running WHERE ahead < ? AND ahead + n > ? "
         "ORDER BY ahead", [*compiled.params, offset + limit, offset],
-    ).fetchall()]
-    if not spanned:
-        return []
+    ).fetchall()
+    if not counted:
+        return [], None
+    total = int(counted[0][4])
+    spanned = [_Value(value, int(rows), int(before), [(int(b), int(n)) for b, n in ranges])
+               for value, rows, before, ranges, _ in counted]
     first = spanned[0]
     found: list[int] = []
     skip = offset - first.before
@@ -149,7 +168,7 @@ def _by_key(
             [*compiled.params, *within[1], limit - len(found), skip],
         ).fetchall()
         found += [row[0] for row in rows]
-    return found
+    return found, total
 
 
 def _equal(key: str, value: Any) -> tuple[str, list[Any]]:

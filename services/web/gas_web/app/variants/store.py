@@ -202,14 +202,14 @@ class VariantStore:
         source = scan.source_for(compiled)
         cursor = self._db.cursor()
         try:
-            total = self._total(cursor, source, compiled)
             # Two steps: the page's row numbers from the filter and sort columns alone
-            # (gas_web.app.variants.paging: no sort of the whole set), then those rows'
-            # columns (row groups found by row number), so wide columns (genotypes) are read
-            # for the page's rows only.
-            ids = page_row_numbers(
+            # (gas_web.app.variants.paging: no sort of the whole set; a new filter's row
+            # count comes with them), then those rows' columns (row groups found by row
+            # number), so wide columns (genotypes) are read for the page's rows only.
+            ids, total = page_row_numbers(
                 cursor, source, compiled, query, scan.info, offset=offset, limit=limit,
-                total=total)
+                total=self._kept_total(source, compiled))
+            self._keep_total(source, compiled, total)
             rows: list[dict[str, Any]] = []
             if ids:
                 rows_sql = (f"SELECT {scan.row_select(query)}, file_row_number AS _row "  # noqa: S608
@@ -225,20 +225,19 @@ class VariantStore:
             cursor.close()
         return VariantPage(items=rows, total=total, offset=offset, limit=limit)
 
-    def _total(self, cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled) -> int:
-        where, params = compiled.where, compiled.params
-        key = (source, where, repr(params))
+    def _kept_total(self, source: str, compiled: Compiled) -> int | None:
+        key = (source, compiled.where, repr(compiled.params))
         with self._locks_guard:
             if key in self._totals:
                 self._totals.move_to_end(key)
                 return self._totals[key]
-        counted = cursor.execute(f"SELECT count(*) FROM {source}{where}", params).fetchone()  # noqa: S608
-        total = int(counted[0]) if counted else 0
+        return None
+
+    def _keep_total(self, source: str, compiled: Compiled, total: int) -> None:
         with self._locks_guard:
-            self._totals[key] = total
+            self._totals[(source, compiled.where, repr(compiled.params))] = total
             while len(self._totals) > _TOTALS_KEPT:
                 self._totals.popitem(last=False)
-        return total
 
     def forget_totals(self) -> None:
         """Count and summarise every filter afresh (the benchmark measures a new filter)."""
