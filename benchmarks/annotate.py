@@ -393,12 +393,17 @@ def main() -> None:
                 (f"GAS service (warm), {w} worker(s)", "service", int(w)),
                 (f"gas annotate (cold), {w} worker(s)", "cli", int(w)),
             ]
+        # Rounds interleave the engines (each round runs every engine once), so a shared
+        # machine's load drifting over the minutes of a run hits every engine alike; the
+        # ratios below are the medians of each round's own ratios.
+        by_run: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in runs}
+        for _ in range(args.repeat):
+            for label, kind, workers in runs:
+                by_run[label].append(run_child(kind, vcf, tmp / "bundle", workers, tmp))
         rows = []
         baseline = None
-        for label, kind, workers in runs:
-            results = [
-                run_child(kind, vcf, tmp / "bundle", workers, tmp) for _ in range(args.repeat)
-            ]
+        for label, _kind, _workers in runs:
+            results = by_run[label]
             seconds = statistics.median(r["seconds"] for r in results)
             cpu = statistics.median(r["cpu_seconds"] for r in results)
             rss = max(r["peak_rss_mb"] for r in results)
@@ -412,10 +417,22 @@ def main() -> None:
         for label, seconds, cpu, rate, ratio, rss in rows:
             print(f"{label:30s} {seconds:7.2f} {cpu:7.2f} {rate:11,.0f} {ratio:7.2f} {rss:6.0f} MB")
         print("peak RSS: the largest single process (measuring process or any child)")
-        chain = rows[1][2]
+        csq_runs, chain_runs = by_run[runs[0][0]], by_run[runs[1][0]]
+
+        def per_round(label: str, key: str, base: list[dict[str, float]]) -> float:
+            return statistics.median(
+                b[key] / r[key] if key == "seconds" else r[key] / b[key]
+                for r, b in zip(by_run[label], base, strict=True)
+            )
+
         for label, _seconds, cpu, _rate, _ratio, _rss in rows[2:]:
             per_million = cpu / args.n * 1e6
-            print(f"{label}: {per_million:.2f} CPU-s per 1M, {cpu / chain:.2f}x the chain's CPU")
+            print(
+                f"{label}: {per_million:.2f} CPU-s per 1M, "
+                f"{per_round(label, 'cpu_seconds', chain_runs):.2f}x the chain's CPU; wall "
+                f"{per_round(label, 'seconds', csq_runs):.2f} of csq's, "
+                f"{per_round(label, 'seconds', chain_runs):.2f} of the chain's"
+            )
         print(
             "warm = engine imported and forkserver up, as the annotator service runs it; "
             "cold = a fresh `gas annotate` process tree, everything included"
