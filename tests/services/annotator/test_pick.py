@@ -14,7 +14,7 @@ import pytest
 
 from gas_annotator.engine import annotate
 from gas_annotator.engine.consequences import RANK
-from gas_annotator.engine.rows import picked_rows
+from gas_annotator.engine.rows import gene_first_rows, picked_rows
 from gas_annotator.reference import Bundle
 from tests.services.annotator.annotator_helpers import demo_expectations, write_vcf
 
@@ -52,6 +52,15 @@ def test_pick_order_is_mane_then_protein_coding_then_severity_then_transcript() 
     transcript = pa.array(["T9", "T1", "T2", "T3", "T4", "T5", "T7", "T6"])
     got = picked_rows(parent, mane, biotype, rank, transcript).to_pylist()
     assert got == [False, True, False, True, False, True, False, True]
+
+
+def test_gene_first_marks_one_row_per_variant_and_gene() -> None:
+    # Variant 0: two APP transcripts and an antisense gene; variant 1: APP again, its rows
+    # not adjacent; a row without a gene is never marked.
+    parent = np.array([0, 0, 0, 1, 1, 1])
+    gene = pa.array(["APP", "AP001442.2", "APP", "APP", None, "APP"])
+    got = gene_first_rows(parent, gene).to_pylist()
+    assert got == [True, True, False, True, False, False]
 
 
 def _picked_by_variant(parquet: Path) -> dict[tuple[int, str, str], list[dict[str, object]]]:
@@ -95,6 +104,10 @@ def test_picked_is_one_row_per_real_variant_and_the_mane_row_where_there_is_one(
         if any(r["mane_select"] for r in rows):
             assert all(r["mane_select"] for r in picked)
         several += len(rows) > copies[key]
+        # `gene_first`: per copy of the record, one row in each of its genes.
+        for gene in {r["gene"] for r in rows if r["gene"]}:
+            assert sum(bool(r["gene_first"]) for r in rows if r["gene"] == gene) == copies[key]
+        assert not any(r["gene_first"] for r in rows if not r["gene"])
     assert several > 1000  # the rule was exercised: many variants have several transcript rows
     assert sum(bool(r["picked"]) for rows in by_variant.values() for r in rows) == (
         result.variant_count

@@ -2,10 +2,10 @@
 with pyarrow for the variant data-layer tests, with the same rows as plain Python records so
 each test computes its expectation without SQL.
 
-Layout (the annotator's contract): the TSV columns, then `picked`, `af_*`, and with samples
-`carriers`, `genotypes` (list of {gt, zygosity, depth, gq}) and, for one sample, flat
-`genotype`, `zygosity`, `depth`, `gq`; key-value metadata `gas.af_fields`, `gas.af_default`,
-`gas.samples`.
+Layout (the annotator's contract): the TSV columns, then `picked`, `gene_first` (a variant's
+first row in each gene), `af_*`, and with samples `carriers`, `genotypes` (list of {gt,
+zygosity, depth, gq}) and, for one sample, flat `genotype`, `zygosity`, `depth`, `gq`;
+key-value metadata `gas.af_fields`, `gas.af_default`, `gas.samples`.
 """
 
 from __future__ import annotations
@@ -105,7 +105,10 @@ def rows(data: list[Variant]) -> list[dict[str, Any]]:
     """The Parquet rows, in file order (variants in genomic order, their transcripts next)."""
     out: list[dict[str, Any]] = []
     for v in data:
+        genes_seen: set[str] = set()
         for row in v.rows:
+            gene_first = row["gene"] is not None and row["gene"] not in genes_seen
+            genes_seen.add(row["gene"])
             out.append({
                 "chrom": v.chrom, "pos": v.pos, "id": v.known_id, "ref": v.ref, "alt": v.alt,
                 **{k: row[k] for k in ("gene", "transcript", "biotype", "consequence", "impact",
@@ -114,7 +117,7 @@ def rows(data: list[Variant]) -> list[dict[str, Any]]:
                 "allele_frequency": v.af_gnomade,
                 "nearest_gene": "GENEB" if row["transcript"] is None else None,
                 "distance": 1200 if row["transcript"] is None else None,
-                "picked": row["picked"], "af_gnomade": v.af_gnomade,
+                "picked": row["picked"], "gene_first": gene_first, "af_gnomade": v.af_gnomade,
                 "af_kg_global": v.af_kg_global, "variant": v,
             })
     return out
@@ -137,6 +140,8 @@ def write_result(path: Path, *, samples: int = 3, picked: bool = True,
     if picked:
         columns["picked"] = [r["picked"] for r in table_rows]
         fields.append(pa.field("picked", pa.bool_(), nullable=False))
+        columns["gene_first"] = [r["gene_first"] for r in table_rows]
+        fields.append(pa.field("gene_first", pa.bool_(), nullable=False))
     for af in AF_FIELDS:
         columns[af["column"]] = [r[af["column"]] for r in table_rows]
         fields.append(pa.field(af["column"], pa.float64()))

@@ -31,19 +31,26 @@ def summarize(
     cursor: duckdb.DuckDBPyConnection, scan: Scan, query: VariantQuery, compiled: Compiled
 ) -> dict[str, Any]:
     source, where, params = scan.source_for(compiled), compiled.where, compiled.params
+    # The transcript view's variants per gene, where the file marks each variant's first row in
+    # each gene (`gene_first`) and the filter keeps a variant's rows in a gene all or none (no
+    # consequence or impact filter): those rows, counted with the rest; else a distinct count.
+    genes_by_first = (query.view != "variant" and "gene_first" in scan.info.columns
+                      and not (query.consequence or query.impact))
+    per_gene = "count(*) FILTER (WHERE gene_first)" if genes_by_first else "NULL"
     # Rows per consequence string, impact and gene, and in all: one scan (GROUPING SETS); SQL
     # only from our fragments, user values as parameters. The consequence is grouped by the
     # whole string (few distinct values) and split here: `a&b` counts once for each term.
     counted = cursor.execute(
         f"SELECT grouping(consequence, impact, gene) AS level, consequence, impact, gene, "  # noqa: S608
-        f"count(*), count(*) FILTER (WHERE impact = 'HIGH') FROM {source}{where} "
+        f"count(*), count(*) FILTER (WHERE impact = 'HIGH'), {per_gene} FROM {source}{where} "
         "GROUP BY GROUPING SETS ((consequence), (impact), (gene), ())", params,
     ).fetchall()
     rows = high_rows = 0
     terms: Counter[str] = Counter()
     impact_counts: list[tuple[str | None, int]] = []
     gene_counts: list[tuple[str, int]] = []
-    for level, consequence, impact, gene, n, n_high in counted:
+    gene_variants: list[tuple[str, int]] = []
+    for level, consequence, impact, gene, n, n_high, n_gene_first in counted:
         if level == 0b111:  # () : the totals
             rows, high_rows = int(n or 0), int(n_high or 0)
         elif level == 0b011:  # (consequence)
@@ -54,10 +61,12 @@ def summarize(
             impact_counts.append((impact, int(n)))
         elif gene:  # (gene)
             gene_counts.append((gene, int(n)))
+            gene_variants.append((gene, int(n_gene_first or 0)))
     if query.view == "variant":  # one row per variant: every count is of variants
         variant_count, high_count = rows, high_rows
     else:
-        variant_count, high_count, gene_counts = _variant_counts(cursor, source, query, compiled)
+        variant_count, high_count, gene_counts = _variant_counts(
+            cursor, source, query, compiled, gene_variants if genes_by_first else None)
     plp_count, clinvar_plp = _pathogenic(cursor, source, query, compiled)
     impacts = sorted(impact_counts, key=lambda item: (-item[1], item[0] is None, item[0] or ""))
     genes = sorted(gene_counts, key=lambda item: (-item[1], item[0]))[:TOP_GENES]
@@ -79,7 +88,8 @@ def _and(where: str, condition: str) -> str:
 
 
 def _variant_counts(
-    cursor: duckdb.DuckDBPyConnection, source: str, query: VariantQuery, compiled: Compiled
+    cursor: duckdb.DuckDBPyConnection, source: str, query: VariantQuery, compiled: Compiled,
+    gene_variants: list[tuple[str, int]] | None,
 ) -> tuple[int, int, list[tuple[str, int]]]:
     """The transcript view's variants, HIGH-impact variants and variants per gene: distinct
     (chrom, pos, ref, alt), hashed (a 64-bit hash: cheaper than the key string; a collision
@@ -97,11 +107,11 @@ def _variant_counts(
     high = cursor.execute(
         f"SELECT count(DISTINCT {VARIANT_HASH_SQL}) FROM {source}{high_where}",  # noqa: S608
         params).fetchone()
-    genes = cursor.execute(
-        f"SELECT gene, count(*) FROM (SELECT DISTINCT gene, {VARIANT_HASH_SQL} "  # noqa: S608
-        f"FROM {source}{_and(where, 'gene IS NOT NULL')}) GROUP BY gene", params).fetchall()
-    return (int(totals[0]) if totals else 0, int(high[0]) if high else 0,
-            [(gene, int(n)) for gene, n in genes])
+    if gene_variants is None:  # a distinct (gene, variant) count: a hash table of them all
+        gene_variants = [(gene, int(n)) for gene, n in cursor.execute(
+            f"SELECT gene, count(*) FROM (SELECT DISTINCT gene, {VARIANT_HASH_SQL} "  # noqa: S608
+            f"FROM {source}{_and(where, 'gene IS NOT NULL')}) GROUP BY gene", params).fetchall()]
+    return (int(totals[0]) if totals else 0, int(high[0]) if high else 0, gene_variants)
 
 
 def _pathogenic(
