@@ -42,17 +42,18 @@ def summarize(
     # whole string (few distinct values) and split here: `a&b` counts once for each term.
     counted = cursor.execute(
         f"SELECT grouping(consequence, impact, gene) AS level, consequence, impact, gene, "  # noqa: S608
-        f"count(*), count(*) FILTER (WHERE impact = 'HIGH'), {per_gene} FROM {source}{where} "
+        f"count(*), count(*) FILTER (WHERE impact = 'HIGH'), {per_gene}, "
+        f"count(*) FILTER (WHERE picked) FROM {source}{where} "
         "GROUP BY GROUPING SETS ((consequence), (impact), (gene), ())", params,
     ).fetchall()
-    rows = high_rows = 0
+    rows = high_rows = picked_rows = 0
     terms: Counter[str] = Counter()
     impact_counts: list[tuple[str | None, int]] = []
     gene_counts: list[tuple[str, int]] = []
     gene_variants: list[tuple[str, int]] = []
-    for level, consequence, impact, gene, n, n_high, n_gene_first in counted:
+    for level, consequence, impact, gene, n, n_high, n_gene_first, n_picked in counted:
         if level == 0b111:  # () : the totals
-            rows, high_rows = int(n or 0), int(n_high or 0)
+            rows, high_rows, picked_rows = int(n or 0), int(n_high or 0), int(n_picked or 0)
         elif level == 0b011:  # (consequence)
             for term in set((consequence or "").split("&")):
                 if term:
@@ -66,7 +67,8 @@ def summarize(
         variant_count, high_count = rows, high_rows
     else:
         variant_count, high_count, gene_counts = _variant_counts(
-            cursor, source, query, compiled, gene_variants if genes_by_first else None)
+            cursor, source, query, compiled, picked_rows,
+            gene_variants if genes_by_first else None)
     plp_count, clinvar_plp = _pathogenic(cursor, source, query, compiled)
     impacts = sorted(impact_counts, key=lambda item: (-item[1], item[0] is None, item[0] or ""))
     genes = sorted(gene_counts, key=lambda item: (-item[1], item[0]))[:TOP_GENES]
@@ -89,29 +91,34 @@ def _and(where: str, condition: str) -> str:
 
 def _variant_counts(
     cursor: duckdb.DuckDBPyConnection, source: str, query: VariantQuery, compiled: Compiled,
-    gene_variants: list[tuple[str, int]] | None,
+    picked_rows: int, gene_variants: list[tuple[str, int]] | None,
 ) -> tuple[int, int, list[tuple[str, int]]]:
     """The transcript view's variants, HIGH-impact variants and variants per gene: distinct
     (chrom, pos, ref, alt), hashed (a 64-bit hash: cheaper than the key string; a collision
     is ~never). A distinct count holds a hash table of every variant (~0.5 s per 2M), so
-    where it can the count is of picked rows instead: a filter on the variant's own fields
-    only (ClinVar, known, AF, genotypes; not gene, consequence or impact, which differ per
-    transcript) keeps every row of a variant or none, so its variants are its picked rows."""
+    where it can the count is of picked rows instead (`picked_rows`, from the charts' scan): a
+    filter on the variant's own fields only (ClinVar, known, AF, genotypes; not gene,
+    consequence or impact, which differ per transcript) keeps every row of a variant or none,
+    so its variants are its picked rows. `gene_variants`: the per-gene counts when the charts'
+    scan had them (see summarize), else counted here."""
     where, params = compiled.where, compiled.params
-    per_variant = not (query.gene or query.consequence or query.impact)
-    variants = ("count(*) FILTER (WHERE picked)" if per_variant
-                else f"count(DISTINCT {VARIANT_HASH_SQL})")
-    totals = cursor.execute(
-        f"SELECT {variants} FROM {source}{where}", params).fetchone()  # noqa: S608
-    high_where = _and(where, "impact = 'HIGH'")
-    high = cursor.execute(
-        f"SELECT count(DISTINCT {VARIANT_HASH_SQL}) FROM {source}{high_where}",  # noqa: S608
-        params).fetchone()
+    if not (query.gene or query.consequence or query.impact):  # counted in the charts' scan
+        variants = picked_rows
+        high_where = _and(where, "impact = 'HIGH'")
+        high = cursor.execute(
+            f"SELECT count(DISTINCT {VARIANT_HASH_SQL}) FROM {source}{high_where}",  # noqa: S608
+            params).fetchone()
+        high_variants = int(high[0]) if high else 0
+    else:  # both distinct counts in one scan
+        counted = cursor.execute(
+            f"SELECT count(DISTINCT {VARIANT_HASH_SQL}), count(DISTINCT {VARIANT_HASH_SQL}) "  # noqa: S608
+            f"FILTER (WHERE impact = 'HIGH') FROM {source}{where}", params).fetchone()
+        variants, high_variants = (int(counted[0]), int(counted[1])) if counted else (0, 0)
     if gene_variants is None:  # a distinct (gene, variant) count: a hash table of them all
         gene_variants = [(gene, int(n)) for gene, n in cursor.execute(
             f"SELECT gene, count(*) FROM (SELECT DISTINCT gene, {VARIANT_HASH_SQL} "  # noqa: S608
             f"FROM {source}{_and(where, 'gene IS NOT NULL')}) GROUP BY gene", params).fetchall()]
-    return (int(totals[0]) if totals else 0, int(high[0]) if high else 0, gene_variants)
+    return variants, high_variants, gene_variants
 
 
 def _pathogenic(
