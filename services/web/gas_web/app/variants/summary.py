@@ -67,8 +67,8 @@ def summarize(
         variant_count, high_count = rows, high_rows
     else:
         variant_count, high_count, gene_counts = _variant_counts(
-            cursor, source, query, compiled, picked_rows,
-            gene_variants if genes_by_first else None)
+            cursor, source, query, compiled, picked_rows=picked_rows,
+            gene_variants=gene_variants if genes_by_first else None)
     plp_count, clinvar_plp = _pathogenic(cursor, source, query, compiled)
     impacts = sorted(impact_counts, key=lambda item: (-item[1], item[0] is None, item[0] or ""))
     genes = sorted(gene_counts, key=lambda item: (-item[1], item[0]))[:TOP_GENES]
@@ -91,7 +91,7 @@ def _and(where: str, condition: str) -> str:
 
 def _variant_counts(
     cursor: duckdb.DuckDBPyConnection, source: str, query: VariantQuery, compiled: Compiled,
-    picked_rows: int, gene_variants: list[tuple[str, int]] | None,
+    *, picked_rows: int, gene_variants: list[tuple[str, int]] | None,
 ) -> tuple[int, int, list[tuple[str, int]]]:
     """The transcript view's variants, HIGH-impact variants and variants per gene: distinct
     (chrom, pos, ref, alt), hashed (a 64-bit hash: cheaper than the key string; a collision
