@@ -35,6 +35,8 @@ class Access:
     table: tuple[str, ...] = ()
     # (bucket, key prefix or "*", actions)
     objects: tuple[tuple[Bucket, str, tuple[str, ...]], ...] = ()
+    # (bucket, key prefix): ListBucketVersions, on the bucket, limited to keys under the prefix.
+    lists_versions: tuple[tuple[Bucket, str], ...] = ()
     consumes: Queue | None = None
     # Queues it may send to directly (its own DLQ for poison messages, re-delays...).
     sends_to: tuple[Queue, ...] = ()
@@ -87,6 +89,9 @@ ACCESS: dict[str, Access] = {
              ("s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject",
               "s3:DeleteObjectVersion", "s3:AbortMultipartUpload")),
         ),
+        # ListBucketVersions: a run whose duplicate recorded the job finds whether the key
+        # holds a version besides its own copy (its own, then, is the extra one to delete).
+        lists_versions=((Bucket.ARCHIVE, "results/"),),
         consumes=Queue.ARCHIVER,
         # Windows longer than SQS's 15-minute delay re-delay the message on its own queue.
         sends_to=(Queue.ARCHIVER,),
@@ -140,6 +145,14 @@ def policy_document(service: str, infra: Infrastructure) -> dict[str, Any]:
             "Effect": "Allow",
             "Action": sorted(actions),
             "Resource": [f"arn:aws:s3:::{names.bucket(bucket)}/{prefix}"],
+        })
+    for index, (bucket, prefix) in enumerate(access.lists_versions):
+        statements.append({
+            "Sid": f"ListVersions{index}",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucketVersions"],
+            "Resource": [f"arn:aws:s3:::{names.bucket(bucket)}"],
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
         })
     if access.consumes is not None:
         statements.append({"Sid": "ConsumeOwnQueue", "Effect": "Allow", "Action": CONSUME,

@@ -313,11 +313,23 @@ def _discard_copies(
     if current.storage is StorageState.ARCHIVING:
         return
     recorded = {obj.key for obj in current.archived_objects.values()}
-    unrecorded = {key: version for key, version in made.items() if key not in recorded}
+    unrecorded = {key: version for key, version in made.items()
+                  if key not in recorded or _has_other_version(key, version, archiver=archiver)}
     _delete_versions(unrecorded, archiver=archiver)
     if unrecorded:
         log.info("unrecorded_archive_copies_removed", keys=sorted(unrecorded),
                  storage=current.storage)
+
+
+def _has_other_version(key: str, version: str | None, *, archiver: Archiver) -> bool:
+    """Whether the key holds a version besides ours: a duplicate of this run that looked
+    before either copy landed made its own, recorded the job with it, and ours is the extra
+    one (same verified content: the recorded object's checksums hold for either)."""
+    if version is None:  # unversioned bucket: one object per key, the recorded one
+        return False
+    listed = archiver.s3.list_object_versions(Bucket=archiver.archive_bucket, Prefix=key)
+    return any(v["Key"] == key and v["VersionId"] != version
+               for v in listed.get("Versions", []))
 
 
 def _delete_versions(versions: dict[str, str | None], *, archiver: Archiver) -> None:

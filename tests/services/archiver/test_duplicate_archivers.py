@@ -147,3 +147,37 @@ def test_a_stale_archivers_cleanup_never_deletes_a_newer_archive_runs_copies(
     for obj in current.archived_objects.values():
         listed = life.aws.s3.list_object_versions(Bucket=life.archive_bucket, Prefix=obj.key)
         assert listed.get("Versions", []) == [], obj.key
+
+
+def test_two_archivers_copying_at_once_leave_one_version_of_each_copy(
+    life: Lifecycle, user_id: str
+) -> None:
+    """Given archiver-1 has looked for an archive copy and is about to make it, when archiver-0
+    (handling the duplicate event) archives the whole job first, then archiver-1's extra
+    version is deleted when its `archived` write conflicts: one copy per key, the recorded
+    one (a key recorded by the job is no reason to keep every version at it)."""
+    job = life.completed_job(user_id)
+    first: list[str] = []
+
+    def duplicate_archives_first(*_args: object, **_kwargs: object) -> None:
+        # archiver-0 records `archived`, then dies before deleting the hot copies (which
+        # archiver-1 is still copying from).
+        dying: Any = Intercept(life.aws.s3, "delete_object", before=crash)
+        with pytest.raises(Crash):
+            life.archive(job, archiver=replace(life.archiver, s3=dying))
+        first.append(life.job(job).storage.value)
+
+    racing: Any = Intercept(life.aws.s3, "copy_object", before=duplicate_archives_first)
+    life.archive(job, archiver=replace(life.archiver, s3=racing))  # archiver-1
+
+    assert first == [StorageState.ARCHIVED.value]
+    assert len(racing.calls) >= 1, "archiver-1 made a copy of its own"
+    life.archive(job)  # the redelivery finishes archiver-0's work
+    life.assert_archived(job)
+    for obj in life.job(job).archived_objects.values():
+        listed = life.aws.s3.list_object_versions(Bucket=life.archive_bucket, Prefix=obj.key)
+        versions = [v for v in listed.get("Versions", []) if v["Key"] == obj.key]
+        assert len(versions) == 1, obj.key
+        stored = head_object(life.aws.s3, life.archive_bucket, obj.key)
+        assert matches(stored, size=obj.size, sha256=obj.sha256,
+                       composite_sha256=obj.composite_sha256), obj.key
