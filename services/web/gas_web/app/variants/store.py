@@ -52,7 +52,10 @@ _TOTALS_KEPT = 512
 # result costs ~1 s; a page ~0.1 s).
 _SUMMARIES_KEPT = 64
 DUCKDB_MEMORY = "512MB"
-ZYGOSITY_SUFFIX = ".zygosity"
+ZYGOSITY_SUFFIX = ".samples"
+# The by-sample copy's earlier layout (row numbers stored), left in a cache dir that outlives
+# an upgrade (`make run`'s /tmp one): never read, removed with its result.
+_OLD_ZYGOSITY_SUFFIX = ".zygosity"
 ExportFormat = Literal["tsv", "vcf"]
 
 
@@ -153,6 +156,7 @@ class VariantStore:
             total -= size(path)
             path.unlink(missing_ok=True)
             path.with_suffix(ZYGOSITY_SUFFIX).unlink(missing_ok=True)
+            path.with_suffix(_OLD_ZYGOSITY_SUFFIX).unlink(missing_ok=True)
             for cached in (self._options, self._info, self._headers):
                 cached.pop(path.stem, None)
 
