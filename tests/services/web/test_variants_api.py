@@ -298,14 +298,31 @@ def test_the_summary_follows_the_filter_and_lists_every_consequence(
     assert filtered["genes"] == [{"gene": "GENEB", "count": 1}]
 
 
+@pytest.fixture(scope="module")
+def two_genes(make_job: MakeJob) -> tuple[Job, list[vp.Variant]]:
+    """The sites, and variants lying in two genes (an intron of one, an antisense non-coding
+    gene's exon), as csq reports APP and AP001442.2 on chr21."""
+    data = vp.variants(samples=0)
+    for at, pos in ((3, 350), (4, 360)):
+        data.insert(at, vp.Variant("1", pos, "G", "T", [
+            vp._row("GENEA", "TA1", "intron_variant", "MODIFIER", mane=True, picked=True),
+            vp._row("GENEA", "TA2", "missense_variant", "MODERATE", protein="p.Gly7Val"),
+            vp._row("GENED", "TD1", "non_coding_transcript_exon_variant", "MODIFIER",
+                    biotype="lncRNA")]))
+    return make_job("two-genes-reader", samples=0, data=data)
+
+
 @pytest.mark.parametrize("params", [{}, {"clinvar": "pathogenic"}, {"impact": "HIGH,MODIFIER"},
-                                    {"known": "true"}])
+                                    {"impact": "MODIFIER"}, {"consequence": "intron_variant"},
+                                    {"known": "true"}, {"gene": "GENEA"}])
+@pytest.mark.parametrize("result", ["sites", "two_genes"])
 def test_the_transcript_view_summary_counts_each_variant_once_whatever_the_filter(
-    client: TestClient, sites: tuple[Job, list[vp.Variant]], params: dict[str, str]
+    client: TestClient, request: pytest.FixtureRequest, result: str, params: dict[str, str]
 ) -> None:
     # A filter on the variant's own fields is counted from its picked rows, one on its
-    # transcripts' fields by distinct variants: the same counts either way.
-    job, _ = sites
+    # transcripts' fields by distinct variants: the same counts either way, and a variant in
+    # two genes is one variant in all and one in each gene.
+    job, _ = request.getfixturevalue(result)
     rows = everything(client, job, view="transcript", **params)
     summary = get(client, job, "/summary", view="transcript", **params)
     assert summary["totals"]["rows"] == len(rows)

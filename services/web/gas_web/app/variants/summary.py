@@ -102,6 +102,8 @@ def _variant_counts(
     so its variants are its picked rows. `gene_variants`: the per-gene counts when the charts'
     scan had them (see summarize), else counted here."""
     where, params = compiled.where, compiled.params
+    if gene_variants is None:  # not in the charts' scan: every count is distinct
+        return _distinct_counts(cursor, source, compiled)
     if not (query.gene or query.consequence or query.impact):  # counted in the charts' scan
         variants = picked_rows
         high_where = _and(where, "impact = 'HIGH'")
@@ -114,10 +116,29 @@ def _variant_counts(
             f"SELECT count(DISTINCT {VARIANT_HASH_SQL}), count(DISTINCT {VARIANT_HASH_SQL}) "  # noqa: S608
             f"FILTER (WHERE impact = 'HIGH') FROM {source}{where}", params).fetchone()
         variants, high_variants = (int(counted[0]), int(counted[1])) if counted else (0, 0)
-    if gene_variants is None:  # a distinct (gene, variant) count: a hash table of them all
-        gene_variants = [(gene, int(n)) for gene, n in cursor.execute(
-            f"SELECT gene, count(*) FROM (SELECT DISTINCT gene, {VARIANT_HASH_SQL} "  # noqa: S608
-            f"FROM {source}{_and(where, 'gene IS NOT NULL')}) GROUP BY gene", params).fetchall()]
+    return variants, high_variants, gene_variants
+
+
+def _distinct_counts(
+    cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled,
+) -> tuple[int, int, list[tuple[str, int]]]:
+    """Variants, HIGH-impact variants and variants per gene from one scan: the filtered rows
+    grouped by (gene, variant) once (kept, MATERIALIZED, so the scan is not repeated), then
+    counted per gene and, distinct over genes, in all. Two distinct scans cost ~2x (4M rows,
+    HIGH/MODERATE transcripts: 350 -> 182 ms)."""
+    counted = cursor.execute(
+        f"WITH per AS MATERIALIZED (SELECT gene, {VARIANT_HASH_SQL} AS variant, "  # noqa: S608
+        f"bool_or(impact = 'HIGH') AS high FROM {source}{compiled.where} GROUP BY ALL) "
+        "SELECT false AS whole, gene, count(*), NULL FROM per WHERE gene IS NOT NULL "
+        "GROUP BY gene UNION ALL SELECT true, NULL, count(DISTINCT variant), "
+        "count(DISTINCT variant) FILTER (WHERE high) FROM per", compiled.params).fetchall()
+    variants = high_variants = 0
+    gene_variants: list[tuple[str, int]] = []
+    for whole, gene, n, n_high in counted:
+        if whole:
+            variants, high_variants = int(n or 0), int(n_high or 0)
+        else:
+            gene_variants.append((gene, int(n)))
     return variants, high_variants, gene_variants
 
 
