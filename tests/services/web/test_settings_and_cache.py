@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from gas_core.jobs import Job
 from gas_web.app.variants import VariantStore
 from gas_web.settings import WebSettings
-from tests.services.web.conftest import bearer
+from tests.services.web.conftest import MakeJob, bearer
 
 PRODUCTION = {"env": "production", "auth_mode": "globus", "globus_client_id": "client",
               "globus_client_secret": "a-globus-issued-secret"}
@@ -72,6 +72,26 @@ def test_a_cache_directory_that_is_not_this_users_own_is_refused(
     with pytest.raises(RuntimeError, match="not owned by this user"):
         store.local_file(shared_completed_job)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_the_cache_evicts_the_least_recently_used_result_not_the_oldest_download(
+    client: TestClient, make_job: MakeJob, web_settings: WebSettings, tmp_path: Path
+) -> None:
+    jobs = [make_job(f"lru-{name}")[0] for name in "abc"]
+    probe = VariantStore(s3=client.app.state.aws.s3,  # type: ignore[attr-defined]
+                         bucket=web_settings.names.results_bucket, cache_dir=tmp_path / "probe",
+                         max_bytes=10**9)
+    size = probe.local_file(jobs[0]).stat().st_size
+    store = VariantStore(s3=client.app.state.aws.s3,  # type: ignore[attr-defined]
+                         bucket=web_settings.names.results_bucket, cache_dir=tmp_path / "lru",
+                         max_bytes=int(size * 2.5))  # room for two results
+    first, second, third = jobs
+    store.info(first)
+    store.info(second)
+    store.info(first)  # used again: now the second is the least recently used
+    store.info(third)
+    assert [store.cache_path(job).exists() for job in jobs] == [True, False, True]
+    assert store.info(first).row_count == store.info(third).row_count > 0
 
 
 def _cursor(value: object) -> str:
