@@ -127,10 +127,7 @@ class Joiner:
 
     def _open(self, schema: pa.Schema, tsv_columns: list[str]) -> None:
         del tsv_columns
-        self.parquet = pq.ParquetWriter(
-            str(self.parquet_part), schema, compression="zstd",
-            use_dictionary=[c for c in _DICTIONARY_COLUMNS if c in schema.names],
-        )  # fmt: skip
+        self.parquet = parquet_writer(self.parquet_part, schema)
 
     def close(self, scratch: Path) -> None:
         if self.pending:
@@ -194,12 +191,32 @@ def _index_vcf(out: Path, scratch: Path) -> None:
         pysam.bcftools.index("-t", "-f", str(out), catch_stdout=False)
 
 
-# Dictionary-encode only columns with few distinct values: on ids, alleles and protein changes
-# the dictionary grows to the column's size and triples the write time for nothing.
+# Dictionary-encode only columns with few distinct values: on ids and protein changes the
+# dictionary grows to the column's size and triples the write time for nothing. Alleles and
+# genotype fields have few values: read back (the browser's pages, distinct variant counts,
+# a sample's zygosity), dictionary pages decode 2-3x faster than plain ones (4M rows, real
+# chr21: a page's rows from 50 row groups 634 -> 260 ms, a sample zygosity scan 1033 -> 305 ms)
+# and the file is smaller.
 _DICTIONARY_COLUMNS = [
-    "chrom", "gene", "transcript", "biotype", "consequence", "impact", "clinvar", "nearest_gene",
-    "genotype", "zygosity",
+    "chrom", "ref", "alt", "gene", "transcript", "biotype", "consequence", "impact", "clinvar",
+    "nearest_gene", "genotype", "zygosity",
 ]  # fmt: skip
+
+
+def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """The result Parquet's writer: the job's, and the browser benchmark's larger copies."""
+    return pq.ParquetWriter(str(path), schema, compression="zstd",
+                            use_dictionary=dictionary_columns(schema))
+
+
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The column paths dictionary-encoded: the few-valued columns, and every field of the
+    per-sample genotypes (list<struct> leaves, named as Parquet names them)."""
+    columns = [c for c in _DICTIONARY_COLUMNS if c in schema.names]
+    if "genotypes" in schema.names:
+        element = schema.field("genotypes").type.value_type
+        columns += [f"genotypes.list.element.{field.name}" for field in element]
+    return columns
 
 
 def _merge_stats(results: list[ChunkResult]) -> dict[str, Any]:
