@@ -196,3 +196,46 @@ def test_bgzf_blocks_are_gzip_members_with_their_size_recorded() -> None:
     assert blocks[-1] == bgzf.EOF_BLOCK and len(blocks) == 1 + -(-len(data) // bgzf.BLOCK_INPUT)
     for block in blocks:
         assert block[12:14] == b"BC" and int.from_bytes(block[16:18], "little") == len(block) - 1
+
+
+def test_vcf_export_percent_encodes_csq_fields_and_writes_afs_as_written(
+    client: TestClient, submit_job: SubmitJob, repository: JobRepository, web_aws: AwsClients,
+    web_settings: WebSettings, tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = vp.variants(3)
+    first = data[0]
+    first.rows[0]["gene"] = "GE;NE=A,1|x%y:z w\tt"
+    first.rows[0]["protein_change"] = "p.(Leu9=)\r\n"
+    first.known_id = " rs1 ; rs2,,\u00a0rs3\u2003 ;;"
+    first.clinvar = " a=b , c;d ,, "
+    first.af_gnomade = 0.1 + 0.2
+    first.af_kg_global = 0.1
+    data[1].af_gnomade = 1e-05
+    path = tmp_path / "r.parquet"
+    vp.write_result(path, data=data)
+    table = pq.read_table(path)  # a FLOAT column: its values are written as the widened double
+    index = table.schema.get_field_index("af_kg_global")
+    table = table.set_column(index, pa.field("af_kg_global", pa.float32()),
+                             table["af_kg_global"].cast(pa.float32()))
+    pq.write_table(table, path, row_group_size=64)
+    user_id = "export-encoding"
+    job = submit_job(user_id)
+    key = f"results/{user_id}/{job.job_id}/r.parquet"
+    web_aws.s3.upload_file(str(path), web_settings.names.results_bucket, key)
+    leased = repository.claim_lease(job, owner="test", ttl_seconds=60)
+    job = repository.complete_job(user_id, leased.job_id, owner="test", summary={},
+                                  result_keys={"parquet": key})
+    text = gzip.decompress(export(client, job, format="vcf", view="transcript", carriers="all"))
+    records = [line.split("\t") for line in text.decode().splitlines() if line[0] != "#"]
+    assert records[0][:8] == [
+        "1", "100", first.known_id, "A", "G", ".", ".",
+        "GAS_CSQ=GE%3BNE%3DA%2C1%7Cx%25y%3Az%20w%09t|TA1|protein_coding|missense_variant|"
+        "MODERATE|p.(Leu9%3D)%0D%0A|true,GENEA|TA2|protein_coding|stop_gained|HIGH|p.Arg5Ter|"
+        "false;GAS_KNOWN_ID=rs1,rs2,rs3;GAS_CLNSIG=a%3Db,c%3Bd;GAS_AF=0.30000000000000004;"
+        "GAS_AF_GNOMADE=0.30000000000000004;GAS_AF_KG_GLOBAL=0.10000000149011612;"
+        "GAS_CARRIERS=1"]
+    assert records[1][7] == "GAS_CSQ=GENEA|TA1|protein_coding|intron_variant|MODIFIER||true;" \
+        "GAS_AF=1e-05;GAS_AF_GNOMADE=1e-05;GAS_CARRIERS=0"

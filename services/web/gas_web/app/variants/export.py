@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -37,8 +37,12 @@ HEADER_BYTES = 4 * 1024 * 1024
 CSQ_FIELDS = ("gene", "transcript", "biotype", "consequence", "impact", "protein_change",
               "mane_select")
 # VCF 4.3 percent-encoding of the characters with a meaning in INFO and FORMAT values.
-_ENCODE = str.maketrans({"%": "%25", ":": "%3A", ";": "%3B", "=": "%3D", ",": "%2C",
-                         "|": "%7C", " ": "%20", "\t": "%09", "\n": "%0A", "\r": "%0D"})
+_ENCODE = {"%": "%25", ":": "%3A", ";": "%3B", "=": "%3D", ",": "%2C", "|": "%7C", " ": "%20",
+           "\t": "%09", "\n": "%0A", "\r": "%0D"}
+# What Python's str.strip() strips (every such character is below U+3001), for DuckDB's trim.
+_WHITESPACE = "".join(char for char in map(chr, range(0x3001)) if char.isspace())
+# A comma list with nothing to strip, drop or encode.
+_PLAIN_LIST = "[0-9A-Za-z_./+-]+(,[0-9A-Za-z_./+-]+)*"
 
 
 def tsv_columns(scan: Scan) -> list[str]:
@@ -68,16 +72,6 @@ def tsv_stream(
             yield ("\n".join(line for (line,) in batch) + "\n").encode()
     finally:
         cursor.close()
-
-
-def _enc(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value).translate(_ENCODE)
-
-
-def _number(value: float | int | None) -> str:
-    return "." if value is None else repr(value) if isinstance(value, float) else str(value)
 
 
 def vcf_info_lines(scan: Scan) -> list[str]:
@@ -126,79 +120,120 @@ def _vcf_text(
 ) -> Iterator[bytes]:
     info = scan.info
     mode = _genotype_mode(scan)
-    af_columns = [af.column for af in info.af_fields]
-    select = [scan.column(name) for name in ("chrom", "pos", "id", "ref", "alt", *CSQ_FIELDS,
-                                             "known_id", "clinvar", "allele_frequency")]
-    select += [f'"{column}"' for column in af_columns]
-    if info.has_samples:
-        select.append("carriers")
-    # The sample columns are written by DuckDB: one string per record crosses into Python.
-    if mode == "list":
-        select.append(f"array_to_string(list_transform(genotypes, lambda g: "
-                      f"{_sample_sql('g.gt', 'g.depth', 'g.gq')}), chr(9)) AS sample_text")
-    elif mode == "flat":
-        select.append(f"{_sample_sql('genotype', 'depth', 'gq')} AS sample_text")
-    # Genomic (file) order always; the scan keeps it without sorting when rows are picked.
-    order = "" if info.has_picked else " ORDER BY file_row_number"
-    source = scan.source_with_genotypes(compiled) if mode == "list" else scan.source_for(compiled)
-    sql = f"SELECT {', '.join(select)} FROM {source}{compiled.where}{order}"  # noqa: S608
+    sql = _vcf_sql(cursor, scan, compiled, mode)
     samples = list(info.samples) if mode == "list" else (
         [info.samples[0] if info.samples else "SAMPLE"] if mode == "flat" else [])
-    columns = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
+    names = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
     if samples:
-        columns += ["FORMAT", *samples]
+        names += ["FORMAT", *samples]
     try:
-        text = [*header, *vcf_info_lines(scan), "\t".join(columns)]
+        text = [*header, *vcf_info_lines(scan), "\t".join(names)]
         yield ("\n".join(text) + "\n").encode()
         result = cursor.execute(sql, compiled.params)
-        names = [d[0] for d in result.description or []]
-        current: tuple[Any, ...] | None = None
-        record: dict[str, Any] = {}
-        csq: list[str] = []
+        current: str | None = None
+        fields = tail_text = ""
+        entries: list[str] = []
         lines: list[str] = []
         while batch := result.fetchmany(BATCH_ROWS):
-            for values in batch:
-                row = dict(zip(names, values, strict=True))
-                key = (row["chrom"], row["pos"], row["ref"], row["alt"])
+            for key, csq, listed, row_head, row_tail in batch:
                 if key != current:
                     if current is not None:
-                        lines.append(_record(record, csq, af_columns, mode))
-                    current, record, csq = key, row, []
-                if row["transcript"] is not None or row["gene"] is not None or not csq:
-                    csq.append("|".join(_enc(row[name]) for name in CSQ_FIELDS))
+                        lines.append(_record(fields, entries, tail_text))
+                    current, fields, tail_text, entries = key, row_head, row_tail, []
+                elif not listed:  # past a variant's first row, only rows naming a gene or
+                    continue  # transcript add theirs
+                if csq is not None:
+                    entries.append(csq)
             if lines:
                 yield ("\n".join(lines) + "\n").encode()
                 lines = []
         if current is not None:
-            yield (_record(record, csq, af_columns, mode) + "\n").encode()
+            yield (_record(fields, entries, tail_text) + "\n").encode()
     finally:
         cursor.close()
 
 
-def _record(row: dict[str, Any], csq: list[str], af_columns: list[str], mode: str | None) -> str:
-    info: list[str] = []
-    entries = [entry for entry in csq if entry.strip("|")]
-    if entries:
-        info.append("GAS_CSQ=" + ",".join(entries))
-    if row["known_id"]:
-        info.append("GAS_KNOWN_ID=" + ",".join(
-            _enc(item.strip()) for item in str(row["known_id"]).replace(";", ",").split(",")
-            if item.strip()))
-    if row["clinvar"]:
-        info.append("GAS_CLNSIG=" + ",".join(
-            _enc(item.strip()) for item in str(row["clinvar"]).split(",") if item.strip()))
-    if row["allele_frequency"] is not None:
-        info.append(f"GAS_AF={_number(row['allele_frequency'])}")
-    for column in af_columns:
-        if row[column] is not None:
-            info.append(f"GAS_{column.upper()}={_number(row[column])}")
-    if row.get("carriers") is not None:
-        info.append(f"GAS_CARRIERS={row['carriers']}")
-    fields = [str(row["chrom"]), str(row["pos"]), row["id"] or ".", str(row["ref"]),
-              str(row["alt"]), ".", ".", ";".join(info) or "."]
+def _vcf_sql(
+    cursor: duckdb.DuckDBPyConnection, scan: Scan, compiled: Compiled, mode: str | None
+) -> str:
+    info = scan.info
+    # (INFO ID, column) of each AF field: the default's, then every af_* column.
+    afs = [("GAS_AF", "allele_frequency"),
+           *((f"GAS_{af.column.upper()}", af.column) for af in info.af_fields)]
+    columns = [scan.column(name) for name in ("chrom", "pos", "id", "ref", "alt", *CSQ_FIELDS,
+                                              "known_id", "clinvar")]
+    columns += [scan.column(column) for _, column in afs]
+    if info.has_samples:
+        columns.append("carriers")
+    if mode == "list":
+        columns.append(f"array_to_string(list_transform(genotypes, lambda g: "
+                       f"{_sample_sql('g.gt', 'g.depth', 'g.gq')}), chr(9)) AS sample_text")
+    elif mode == "flat":
+        columns.append(f"{_sample_sql('genotype', 'depth', 'gq')} AS sample_text")
+    # Genomic (file) order always; the scan keeps it without sorting when rows are picked.
+    order = ""
+    if not info.has_picked:
+        columns.append("file_row_number")
+        order = " ORDER BY file_row_number"
+    source = scan.source_with_genotypes(compiled) if mode == "list" else scan.source_for(compiled)
+    af_types = {name: str(kind) for name, kind, *_ in cursor.execute(
+        f"SELECT {', '.join(scan.column(c) for _, c in afs)} FROM {scan.source} LIMIT 0"  # noqa: S608
+    ).description or []}
+    # DuckDB writes each row's text: the variant's key, its GAS_CSQ entry, whether the entry
+    # is listed after a variant's first row, the fields before INFO and the INFO fields after
+    # GAS_CSQ (each led by ";") with the sample columns. Python only joins a variant's rows.
+    # One encoding over the list of fields: seven copies of it take DuckDB ~15 ms to plan.
+    fields = ", ".join(f"CAST({name} AS VARCHAR)" for name in CSQ_FIELDS)
+    entry = (f"array_to_string(list_transform([{fields}], "
+             f"lambda field: coalesce({_encoded_sql('field')}, '')), '|')")
+    head = "concat_ws(chr(9), chrom, pos, coalesce(nullif(id, ''), '.'), ref, alt, '.', '.', '')"
+    known_ids = _id_list_sql("replace(known_id, ';', ',')")
+    tail = [f"';GAS_KNOWN_ID=' || {known_ids}", f"';GAS_CLNSIG=' || {_id_list_sql('clinvar')}"]
+    tail += [f"';{name}=' || {_number_sql(column, af_types[column])}" for name, column in afs]
+    if info.has_samples:
+        tail.append("';GAS_CARRIERS=' || CAST(carriers AS VARCHAR)")
     if mode is not None:
-        fields += ["GT:DP:GQ", row["sample_text"] or ""]
-    return "\t".join(fields)
+        tail.append("chr(9) || 'GT:DP:GQ' || chr(9) || coalesce(sample_text, '')")
+    return (f"SELECT concat_ws(chr(9), chrom, pos, ref, alt), "  # noqa: S608
+            f"nullif({entry}, '{'|' * (len(CSQ_FIELDS) - 1)}'), "
+            f"transcript IS NOT NULL OR gene IS NOT NULL, {head}, concat({', '.join(tail)}) "
+            f"FROM (SELECT {', '.join(columns)} FROM {source}{compiled.where}){order}")
+
+
+def _record(head: str, entries: list[str], tail: str) -> str:
+    """One VCF line from the text DuckDB wrote: `tail` is the INFO fields after GAS_CSQ, each
+    led by ";", then the sample columns."""
+    if entries:
+        return f"{head}GAS_CSQ={','.join(entries)}{tail}"
+    return head + (tail[1:] if tail.startswith(";") else "." + tail)
+
+
+def _encoded_sql(value: str) -> str:
+    """`value` percent-encoded as `_ENCODE` does ("%" first, so no code is encoded again)."""
+    for char, code in _ENCODE.items():
+        value = f"replace({value}, chr({ord(char)}), '{code}')"
+    return value
+
+
+def _id_list_sql(text: str) -> str:
+    """A comma list's items, stripped as Python's str.strip() does, empty ones dropped, each
+    percent-encoded; NULL when `text` is NULL or ''. Most lists (rs123,rs456) are already
+    that: only the others pay for splitting them."""
+    items = (f"list_filter(list_transform(string_split({text}, ','), "
+             f"lambda item: trim(item, '{_WHITESPACE}')), lambda item: item <> '')")
+    return (f"CASE WHEN regexp_full_match({text}, '{_PLAIN_LIST}') THEN {text} "
+            f"WHEN {text} <> '' THEN array_to_string(list_transform({items}, "
+            f"lambda item: {_encoded_sql('item')}), ',') END")
+
+
+def _number_sql(column: str, kind: str) -> str:
+    """The value as Python's repr of the float DuckDB returns (str of any other number).
+    DuckDB's shortest round-trip double text is repr's, but for NaN's sign; a FLOAT is
+    widened to that double first (its own text is shorter than repr of the double)."""
+    if kind not in ("FLOAT", "DOUBLE"):
+        return f"CAST({column} AS VARCHAR)"
+    return (f"CASE WHEN isnan({column}) THEN 'nan' "
+            f"ELSE CAST(CAST({column} AS DOUBLE) AS VARCHAR) END")
 
 
 def _sample_sql(gt: str, depth: str, gq: str) -> str:
