@@ -203,10 +203,18 @@ _DICTIONARY_COLUMNS = [
 ]  # fmt: skip
 
 
+# Data pages of ~16 KB, not pyarrow's 1 MB: a browser page's 50 rows can lie in 50 row
+# groups (sorted by AF), and DuckDB decompresses only the pages holding wanted rows. At 4M
+# rows, real chr21: fetching those rows 125 -> 86 ms; scans, write time and size unchanged
+# within noise (80 MB either way; 8 KB pages grow the file 4 %).
+DATA_PAGE_BYTES = 16 * 1024
+
+
 def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
     """The result Parquet's writer: the job's, and the browser benchmark's larger copies."""
     return pq.ParquetWriter(str(path), schema, compression="zstd",
-                            use_dictionary=dictionary_columns(schema))
+                            use_dictionary=dictionary_columns(schema),
+                            data_page_size=DATA_PAGE_BYTES)
 
 
 def dictionary_columns(schema: pa.Schema) -> list[str]:
