@@ -75,6 +75,10 @@ PAGES: list[tuple[str, dict[str, Any], str]] = [
     ("sort AF desc, first", {"sort": "allele_frequency", "order": "desc"}, "first"),
     ("sample S2 het, sort AF desc, first",
      {"sample": "S2", "zygosity": "het", "sort": "allele_frequency", "order": "desc"}, "first"),
+    ("impact HIGH,MODERATE, sort AF desc, first",
+     {"impact": "HIGH,MODERATE", "sort": "allele_frequency", "order": "desc"}, "first"),
+    ("sort gene, first", {"sort": "gene"}, "first"),
+    ("sort ClinVar desc, first", {"sort": "clinvar", "order": "desc"}, "first"),
 ]
 EXPORTS: list[tuple[str, dict[str, Any]]] = [
     ("impact HIGH,MODERATE transcripts", {"impact": "HIGH,MODERATE", "view": "transcript"}),

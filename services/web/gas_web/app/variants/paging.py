@@ -28,7 +28,7 @@ from gas_web.app.variants.query import IMPACT_RANK, Compiled, VariantQuery, af_c
 # Row-number ranges: the engine's Parquet row group.
 BUCKET_ROWS = 65_536
 # A page this near the start (of the view, or of one key value's rows) is a plain top-N: one
-# scan with a small heap.
+# scan with a small heap (for a key sort, the same scan counts a new filter's rows).
 TOP_N_ROWS = 20_000
 _CATEGORICAL = {"gene": "gene", "consequence": "consequence", "clinvar": "clinvar",
                 "impact": f"({IMPACT_RANK})"}
@@ -51,13 +51,17 @@ def page_row_numbers(
     """Row numbers of the page's rows, in the page's order, and the filtered set's row count.
     An unknown `total` (None) is counted by the scan that finds a deep page (its counts add
     up to it), not by a scan of its own."""
+    keyed = query.sort in _CATEGORICAL or query.sort == "allele_frequency"
     if offset + limit <= TOP_N_ROWS:
+        if total is None and keyed:
+            return _counted_top_n(cursor, source, compiled, query, info, offset=offset,
+                                  limit=limit)
         total = count_rows(cursor, source, compiled) if total is None else total
         if offset >= total:
             return [], total
         return _top_n(cursor, source, compiled, query, info, offset=offset, limit=limit,
                       total=total), total
-    if query.sort not in _CATEGORICAL and query.sort != "allele_frequency":
+    if not keyed:
         return _file_order(cursor, source, compiled, offset=offset, limit=limit,
                            descending=query.descending)
     key = af_column(query, info) if query.sort == "allele_frequency" else _CATEGORICAL[query.sort]
@@ -184,6 +188,36 @@ def _between(key: str, first: Any, last: Any, descending: bool) -> tuple[str, li
         return f"({bound} OR {key} IS NULL)", [first]
     low, high = (last, first) if descending else (first, last)
     return f"{key} BETWEEN ? AND ?", [low, high]
+
+
+def _counted_top_n(
+    cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, query: VariantQuery,
+    info: ResultInfo, *, offset: int, limit: int,
+) -> tuple[list[int], int]:
+    """A page near the start of a key sort (AF, gene, ...) and the set's row count, from two
+    cheap scans instead of a count and a sort: the first counts the rows and finds the key's
+    (offset + limit)-th value in the sort's direction (max/min with n: a heap of values
+    only); the second is the top-N over the rows whose key reaches that value, whose row
+    groups are skipped by their key statistics when they hold none. (A file-order top-N
+    needs no such help: its scan skips row groups by row number.)"""
+    key, take = query.sort_expression(info), offset + limit
+    found = cursor.execute(
+        f"SELECT count(*), {'max' if query.descending else 'min'}({key}, ?) "  # noqa: S608
+        f"FROM {source}{compiled.where}", [take, *compiled.params],
+    ).fetchone()
+    total, values = (int(found[0]), found[1] or []) if found else (0, [])
+    if offset >= total:
+        return [], total
+    if len(values) < take:  # the page reaches the rows without a value (sorted last)
+        return _top_n(cursor, source, compiled, query, info, offset=offset, limit=limit,
+                      total=total), total
+    reached = f"{key} >= ?" if query.descending else f"{key} <= ?"
+    rows = cursor.execute(
+        f"SELECT file_row_number FROM {source}{_where(compiled, reached)}"  # noqa: S608
+        f"{query.order_by(info)} LIMIT ? OFFSET ?",
+        [*compiled.params, values[-1], limit, offset],
+    ).fetchall()
+    return [row[0] for row in rows], total
 
 
 def _top_n(

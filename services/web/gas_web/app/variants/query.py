@@ -102,14 +102,25 @@ class VariantQuery:
     def order_by(self, info: ResultInfo | None = None, *, reverse: bool = False) -> str:
         """ORDER BY for the query's sort; `reverse`: exactly the opposite order (a page near
         the end is read from the end: a smaller top-N)."""
+        terms = self._order_terms(info, reverse=reverse)
+        return " ORDER BY " + ", ".join(f"{term} {direction}" for term, direction in terms)
+
+    def sort_expression(self, info: ResultInfo | None = None) -> str:
+        """The SQL expression rows are sorted on (file order as the tie-break)."""
         expression = SORTS.get(self.sort, SORTS["position"])
         if self.sort == "allele_frequency" and info is not None:
             expression = af_column(self, info)
+        return expression
+
+    def _order_terms(self, info: ResultInfo | None, *, reverse: bool = False
+                     ) -> list[tuple[str, str]]:
+        """The sort's key and direction, then file order as the tie-break."""
+        expression = self.sort_expression(info)
         if reverse:
             direction = "ASC NULLS FIRST" if self.descending else "DESC NULLS FIRST"
-            return f" ORDER BY {expression} {direction}, file_row_number DESC"
+            return [(expression, direction), ("file_row_number", "DESC")]
         direction = "DESC" if self.descending else "ASC"
-        return f" ORDER BY {expression} {direction} NULLS LAST, file_row_number"
+        return [(expression, f"{direction} NULLS LAST"), ("file_row_number", "ASC")]
 
     @property
     def in_file_order(self) -> bool:
