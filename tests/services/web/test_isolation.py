@@ -21,6 +21,7 @@ API_PATHS = [
 PAGE_PATHS = [
     "/jobs/{job_id}",
     "/jobs/{job_id}/results",
+    "/jobs/{job_id}/results/summary",
     "/jobs/{job_id}/log",
     "/jobs/{job_id}/input",
     "/jobs/{job_id}/download/tsv",

@@ -152,19 +152,44 @@ def test_the_filtered_summary_follows_the_filter(
 ) -> None:
     job, data = single
     client = as_owner(job)
-    text = page(client, job, carriers="all")
+    text = page(client, job, "/results/summary", carriers="all")
     assert f'id="total-variants">{len(data):,}<' in text
     assert 'data-scope="filtered"' in text and text.count('<svg class="chart"') == 3
     panel = text.split('id="clinvar-plp"', 1)[1].split("</table>", 1)[0]
     assert "GENEA" in panel and "p.Arg5Gly" in panel and "/variants/1-100-A-G" in panel
     assert ('href="https://www.ncbi.nlm.nih.gov/clinvar/?term=rs100" target="_blank" '
             'rel="noopener noreferrer"') in panel
-    narrowed = page(client, job, carriers="all", gene="GENEC")
+    narrowed = page(client, job, "/results/summary", carriers="all", gene="GENEC")
     assert 'id="total-variants">1<' in narrowed and 'id="total-high">1<' in narrowed
     consequences = narrowed.split('aria-label="Variants by consequence term"', 1)[1]
     consequences = consequences.split("</svg>", 1)[0]
     assert "frameshift_variant" in consequences and "intron_variant" not in consequences
     assert "None in this filtered set" in narrowed
+
+
+def test_a_new_filters_results_page_shows_its_rows_and_loads_its_summary_on_its_own(
+    as_owner: Callable[[Job], TestClient], single: tuple[Job, list[vp.Variant]]
+) -> None:
+    job, data = single
+    client = as_owner(job)
+    client.app.state.variants.forget_totals()  # type: ignore[attr-defined]
+    text = page(client, job, carriers="all", gene="GENEA")
+    assert 'id="row-count"' in text and 'id="total-variants"' not in text
+    slot = html.unescape(re.search(r'data-summary-src="([^"]+)"', text).group(1))  # type: ignore[union-attr]
+    assert slot == f"/jobs/{job.job_id}/results/summary?gene=GENEA&carriers=all"
+    inline = html.unescape(re.search(r'href="([^"]+)" id="summary-inline"', text).group(1))  # type: ignore[union-attr]
+    assert "summary=inline" in inline and "gene=GENEA" in inline
+    genea = sum(1 for v in data if any(r["gene"] == "GENEA" for r in v.rows if r["picked"]))
+    fragment = client.get(slot, headers={"Accept": "text/html"})
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert f'id="total-variants">{genea:,}<' in fragment.text
+    # Made once, the summary is kept: the same filter's pages show it inline.
+    again = page(client, job, carriers="all", gene="GENEA", page=1)
+    assert f'id="total-variants">{genea:,}<' in again and "data-summary-src" not in again
+    # Without script: the page asked for it inline computes it there.
+    client.app.state.variants.forget_totals()  # type: ignore[attr-defined]
+    asked = client.get(inline, headers={"Accept": "text/html"}).text
+    assert f'id="total-variants">{genea:,}<' in asked and "data-summary-src" not in asked
 
 
 def test_the_export_links_download_exactly_the_filtered_view(

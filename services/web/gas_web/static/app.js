@@ -30,9 +30,30 @@ window.gas = {
       window.gas.setProgress(bar, parseFloat(bar.dataset.progress) || 0);
     }
   },
+  // The results page shows its rows first; the filtered set's summary (a whole-set scan) is
+  // fetched on its own and put in its place. Without script, the page links to it inline.
+  async loadSummaries(root) {
+    for (const slot of (root || document).querySelectorAll("[data-summary-src]")) {
+      const status = slot.querySelector("#summary-status");
+      try {
+        const response = await fetch(slot.dataset.summarySrc, {
+          credentials: "same-origin", headers: { Accept: "text/html" } });
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        const holder = document.createElement("div");
+        holder.innerHTML = await response.text();
+        const summary = holder.querySelector("#filtered-summary");
+        if (!summary) throw new Error("no summary in the response");
+        slot.replaceWith(summary);
+      } catch (error) {
+        if (status) status.textContent = "The summary could not be loaded (" + error.message +
+          "); reload the page to try again.";
+      }
+    }
+  },
 };
 
 document.addEventListener("DOMContentLoaded", () => {
   window.gas.localizeTimes();
   window.gas.initProgress();
+  window.gas.loadSummaries();
 });

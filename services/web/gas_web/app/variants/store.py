@@ -258,13 +258,11 @@ class VariantStore:
 
     def summary(self, job: Job, query: VariantQuery) -> dict[str, Any]:
         """Counts over the filtered set, for the charts (see gas_web.app.variants.summary)."""
+        kept = self.kept_summary(job, query)
+        if kept is not None:
+            return kept
         scan, compiled = self._compiled_scan(job, query)
-        # The source names the user's own cached file, so no other user's summary matches.
-        key = (scan.source_for(compiled), compiled.where, repr(compiled.params), query.view)
-        with self._locks_guard:
-            if key in self._summaries:
-                self._summaries.move_to_end(key)
-                return copy.deepcopy(self._summaries[key])
+        key = self._summary_key(scan, compiled, query)
         cursor = self._db.cursor()
         try:
             summary = summary_module.summarize(cursor, scan, query, compiled)
@@ -275,6 +273,22 @@ class VariantStore:
             while len(self._summaries) > _SUMMARIES_KEPT:
                 self._summaries.popitem(last=False)
         return summary
+
+    def kept_summary(self, job: Job, query: VariantQuery) -> dict[str, Any] | None:
+        """This filter's summary if an earlier request made it (None: not kept)."""
+        scan, compiled = self._compiled_scan(job, query)
+        key = self._summary_key(scan, compiled, query)
+        with self._locks_guard:
+            if key in self._summaries:
+                self._summaries.move_to_end(key)
+                return copy.deepcopy(self._summaries[key])
+        return None
+
+    @staticmethod
+    def _summary_key(scan: Scan, compiled: Compiled, query: VariantQuery
+                     ) -> tuple[str, str, str, str]:
+        # The source names the user's own cached file, so no other user's summary matches.
+        return (scan.source_for(compiled), compiled.where, repr(compiled.params), query.view)
 
     def detail(self, job: Job, key: str, links: LinkTemplates | None = None) -> dict[str, Any]:
         """One variant of this job by its key (`21-10413612-G-A`); 404 when it has none."""
