@@ -433,3 +433,17 @@ def test_the_variant_table_of_an_archived_job_is_a_409_saying_why(
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["state"] == "archived"
+
+
+def test_a_page_without_genotypes_is_the_same_rows_without_the_per_sample_list(
+    client: TestClient, multi: tuple[Job, list[vp.Variant]]
+) -> None:
+    from gas_web.app.variants import query_from_params
+
+    job, _ = multi
+    store = client.app.state.variants  # type: ignore[attr-defined]
+    query = query_from_params({"carriers": "all", "sort": "gene"})
+    full = store.page(job, query, limit=500).items
+    narrow = store.page(job, query, limit=500, genotypes=False).items
+    assert full and all(row["genotypes"] for row in full)
+    assert narrow == [{k: v for k, v in row.items() if k != "genotypes"} for row in full]

@@ -90,8 +90,9 @@ class Scan:
             return ""
         return query.order_by(self.info)
 
-    def row_select(self, query: VariantQuery) -> str:
-        """The API row: the TSV columns first (as before), then what this file adds."""
+    def row_select(self, query: VariantQuery, *, genotypes: bool = True) -> str:
+        """The API row: the TSV columns first (as before), then what this file adds (without
+        `genotypes`: not the per-sample list, the widest column)."""
         parts = [self.column(name) for name in (*COLUMNS, *EXTRA_COLUMNS)]
         key = VARIANT_KEY_SQL if self.has_coordinates else "NULL"
         parts += ["picked", f"{key} AS variant_key",
@@ -100,7 +101,7 @@ class Scan:
             parts += list(SINGLE_SAMPLE_COLUMNS)
         if self.info.has_samples:
             parts.append("carriers")
-        if self.info.has_genotypes:
+        if self.info.has_genotypes and genotypes:
             parts.append("genotypes")
         return ", ".join(parts)
 

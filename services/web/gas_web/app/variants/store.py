@@ -206,8 +206,12 @@ class VariantStore:
         return self.scan(job, compiled), compiled
 
     def page(
-        self, job: Job, query: VariantQuery, *, offset: int = 0, limit: int = 50
+        self, job: Job, query: VariantQuery, *, offset: int = 0, limit: int = 50,
+        genotypes: bool = True,
     ) -> VariantPage:
+        """A page of the filtered, sorted rows; without `genotypes`, rows lack the per-sample
+        list (the results table of a multi-sample file shows carriers unless a sample is
+        chosen: the list is its widest read, ~35 ms of a page spread over 33 row groups)."""
         scan, compiled = self._compiled_scan(job, query)
         limit = max(1, min(limit, MAX_PAGE))
         source = scan.source_for(compiled)
@@ -223,7 +227,8 @@ class VariantStore:
             self._keep_total(source, compiled, total)
             rows: list[dict[str, Any]] = []
             if ids:
-                rows_sql = (f"SELECT {scan.row_select(query)}, file_row_number AS _row "  # noqa: S608
+                columns = scan.row_select(query, genotypes=genotypes)
+                rows_sql = (f"SELECT {columns}, file_row_number AS _row "  # noqa: S608
                             f"FROM {scan.source} WHERE file_row_number IN "
                             f"({', '.join('?' * len(ids))})")
                 result = cursor.execute(rows_sql, ids)
