@@ -23,6 +23,9 @@ from gas_annotator.engine.rows import protein_changes as _protein_changes
         ("inframe_altering", "protein_altering_variant", "MODERATE"),
         ("synonymous", "synonymous_variant", "LOW"),
         ("*missense", "missense_variant", "MODERATE"),
+        # Two entries of one transcript, merged: each term once.
+        ("feature_elongation&feature_elongation", "feature_elongation", "MODIFIER"),
+        ("missense&splice_region&missense", "missense_variant&splice_region_variant", "MODERATE"),
     ],
 )
 def test_csq_names_become_sequence_ontology_terms_ordered_by_severity(

@@ -102,7 +102,10 @@ def so_terms(csq: str) -> tuple[str, str, int]:
     A leading ``*`` (csq's mark for a consequence downstream of a frameshift or stop in the same
     haplotype) is dropped; csq runs here with ``--local-csq`` so it should not appear.
     """
-    terms = [CSQ_TO_SO.get(t.lstrip("*"), t.lstrip("*") + "_variant") for t in csq.split("&") if t]
+    # Each term once: two entries of one transcript are merged by joining their terms, and
+    # both may carry the same one (feature_elongation&feature_elongation).
+    terms = list(dict.fromkeys(
+        CSQ_TO_SO.get(t.lstrip("*"), t.lstrip("*") + "_variant") for t in csq.split("&") if t))
     terms.sort(key=lambda t: RANK.get(t, UNKNOWN_RANK))
     if not terms:
         return "", "MODIFIER", UNKNOWN_RANK
