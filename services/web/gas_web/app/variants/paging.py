@@ -23,15 +23,15 @@ from typing import Any
 import duckdb
 
 from gas_web.app.variants.info import ResultInfo
-from gas_web.app.variants.query import IMPACT_RANK, Compiled, VariantQuery, af_column
+from gas_web.app.variants.query import Compiled, VariantQuery
 
 # Row-number ranges: the engine's Parquet row group.
 BUCKET_ROWS = 65_536
 # A page this near the start (of the view, or of one key value's rows) is a plain top-N: one
-# scan with a small heap (for a key sort, the same scan counts a new filter's rows).
+# scan with a small heap (for a key sort, led by a scan that counts a new filter's rows).
 TOP_N_ROWS = 20_000
-_CATEGORICAL = {"gene": "gene", "consequence": "consequence", "clinvar": "clinvar",
-                "impact": f"({IMPACT_RANK})"}
+# Sorts on a key (VariantQuery.sort_expression), not on file order.
+_KEYED = {"gene", "consequence", "clinvar", "impact", "allele_frequency"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def page_row_numbers(
     """Row numbers of the page's rows, in the page's order, and the filtered set's row count.
     An unknown `total` (None) is counted by the scan that finds a deep page (its counts add
     up to it), not by a scan of its own."""
-    keyed = query.sort in _CATEGORICAL or query.sort == "allele_frequency"
+    keyed = query.sort in _KEYED
     if offset + limit <= TOP_N_ROWS:
         if total is None and keyed:
             return _counted_top_n(cursor, source, compiled, query, info, offset=offset,
@@ -64,9 +64,8 @@ def page_row_numbers(
     if not keyed:
         return _file_order(cursor, source, compiled, offset=offset, limit=limit,
                            descending=query.descending)
-    key = af_column(query, info) if query.sort == "allele_frequency" else _CATEGORICAL[query.sort]
-    found, counted = _by_key(cursor, source, compiled, key, offset=offset, limit=limit,
-                             descending=query.descending)
+    found, counted = _by_key(cursor, source, compiled, query.sort_expression(info),
+                             offset=offset, limit=limit, descending=query.descending)
     if counted is None:  # no value spans the page: past the end
         counted = count_rows(cursor, source, compiled) if total is None else total
     return found, counted

@@ -263,11 +263,11 @@ class VariantStore:
 
     def summary(self, job: Job, query: VariantQuery) -> dict[str, Any]:
         """Counts over the filtered set, for the charts (see gas_web.app.variants.summary)."""
-        kept = self.kept_summary(job, query)
-        if kept is not None:
-            return kept
         scan, compiled = self._compiled_scan(job, query)
         key = self._summary_key(scan, compiled, query)
+        kept = self._kept_summary(key)
+        if kept is not None:
+            return kept
         cursor = self._db.cursor()
         try:
             summary = summary_module.summarize(cursor, scan, query, compiled)
@@ -282,7 +282,9 @@ class VariantStore:
     def kept_summary(self, job: Job, query: VariantQuery) -> dict[str, Any] | None:
         """This filter's summary if an earlier request made it (None: not kept)."""
         scan, compiled = self._compiled_scan(job, query)
-        key = self._summary_key(scan, compiled, query)
+        return self._kept_summary(self._summary_key(scan, compiled, query))
+
+    def _kept_summary(self, key: tuple[str, str, str, str]) -> dict[str, Any] | None:
         with self._locks_guard:
             if key in self._summaries:
                 self._summaries.move_to_end(key)
