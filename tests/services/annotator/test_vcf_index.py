@@ -135,3 +135,44 @@ def test_an_indel_left_aligned_across_a_chunk_boundary_is_sorted_and_indexed(
     assert len(left) in positions  # the deletion now sits at the repeat's start
     fresh = _fresh_index(result, tmp_path)
     assert _same_answers(result.vcf, fresh, {"1": len(seq)}, queries=200) > 0
+
+
+@pytest.mark.parametrize(
+    ("alt", "info"),
+    [("<DEL>", "SVTYPE=DEL;SVLEN=-150000"), ("G", "END={end}")],
+    ids=["symbolic-deletion", "snv-with-end"],
+)
+def test_a_record_whose_end_htslib_takes_from_info_is_indexed_as_htslib_does(
+    tmp_path: Path, alt: str, info: str
+) -> None:
+    # htslib ends such a record at INFO/END or, for a symbolic allele, POS + |SVLEN|, not at
+    # POS + len(REF): its chunk's index is then htslib's own, not the one built from the
+    # record offsets (which knows only REF).
+    rng = random.Random(4)
+    length = 300_000
+    seq = "".join(rng.choice("ACGT") for _ in range(length))
+    _bundle(tmp_path, {"1": seq})
+    long_pos = 1_000 + 997 * 40  # inside the first chunk
+    lines = ["##fileformat=VCFv4.2", '##INFO=<ID=END,Number=1,Type=Integer,Description="End">',
+             '##INFO=<ID=SVLEN,Number=A,Type=Integer,Description="Length">',
+             '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type">',
+             '##ALT=<ID=DEL,Description="Deletion">',
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    for pos in range(1_000, length - 1_000, 997):
+        ref = seq[pos - 1]
+        if pos == long_pos:
+            text = info.format(end=pos + 150_000)
+            lines.append(f"1\t{pos}\t.\t{ref}\t{alt}\t.\t.\t{text}")
+        else:
+            lines.append(f"1\t{pos}\t.\t{ref}\t{'A' if ref != 'A' else 'C'}\t.\t.\t.")
+    vcf = tmp_path / "with_end.vcf"
+    vcf.write_text("\n".join(lines) + "\n")
+    result = annotate(vcf, reference_dir=tmp_path / "bundle", out_dir=tmp_path / "out",
+                      workers=2, options=EngineOptions(chunk_records=100))
+    with pysam.VariantFile(str(result.vcf)) as annotated:
+        # (norm may move the symbolic deletion left by a base, END with it)
+        assert [r.stop - r.pos for r in annotated if r.stop - r.pos > 1] == [150_000]
+    fresh = _fresh_index(result, tmp_path)
+    merged, expected = read_tbi(result.vcf_index), read_tbi(Path(f"{fresh}.tbi"))
+    assert merged.references[0].linear.tolist() == expected.references[0].linear.tolist()
+    assert _same_answers(result.vcf, fresh, {"1": length}, queries=300) > 0

@@ -13,7 +13,8 @@ from pysam.libcbgzf import BGZFile
 
 from gas_annotator.engine.annotated import AnnotatedText
 from gas_annotator.engine.arrowkit import has_byte, nonempty, whole
-from gas_annotator.engine.tabix_merge import index_member
+from gas_annotator.engine.tabix_build import build_index
+from gas_annotator.engine.tabix_merge import index_member, write_tbi
 
 OUR_INFO = (
     ("GAS_CSQ", "1", "String", "Most severe Sequence Ontology consequence of the variant over all "
@@ -89,9 +90,10 @@ def _splice_block(
     info_len: np.ndarray[Any, np.dtype[np.int64]],
     new_info: pa.Array,
     first: int,
-) -> tuple[int, bytes]:
+) -> tuple[int, bytes, np.ndarray[Any, np.dtype[np.int64]]]:
     """Whole lines of VCF text with each record's span (its INFO column, see AnnotatedText)
-    replaced: (number of lines, new bytes)."""
+    replaced: (number of lines, new bytes, where each new line starts in them and where the
+    last ends)."""
     arr = np.frombuffer(block, dtype=np.uint8)
     line_end = np.flatnonzero(arr == 10) + 1
     k = len(line_end)
@@ -112,8 +114,8 @@ def _splice_block(
         pc.take(pieces, every3 + 2),
         pa.scalar(b"", pa.large_binary()),
     )
-    size = int(np.frombuffer(lines.buffers()[1], dtype=np.int64)[k])
-    return k, lines.buffers()[2].slice(0, size).to_pybytes()
+    starts = np.frombuffer(lines.buffers()[1], dtype=np.int64)[: k + 1]
+    return k, lines.buffers()[2].slice(0, int(starts[k])).to_pybytes(), starts
 
 
 # The empty block that ends a BGZF file. Each chunk's member is written without it, so the
@@ -140,14 +142,19 @@ def write_vcf_member(
 ) -> bool:
     """The chunk's records, spliced, as BGZF blocks (level 1) without the EOF block: written in
     the worker, so the job process only concatenates. With `index`, the member's own tabix
-    index is written there too (see tabix_merge); returns whether it was.
+    index is written there too (see tabix_build; htslib's when that cannot, and none when
+    htslib cannot either: see tabix_merge); returns whether it was.
 
     The body is streamed in blocks; per block the lines are cut (zero-copy, Arrow offsets into
     the block) into before-span / span / after-span pieces and rejoined with the new text, so
     sample columns are never parsed, and held one block at a time.
     """
     n = len(replacements)
-    done = 0
+    done = written = 0
+    # Where each line starts in the member's text, for its index; and whether the text holds
+    # what makes htslib take a record's end from elsewhere than REF (see tabix_build).
+    line_starts = [np.zeros(1, np.int64)]
+    plain = index is not None and not has_byte(whole(text.table.column("alt")), "<")
     handle = BGZFile(str(out), BGZF_MODE, None)  # type: ignore[arg-type]
     try:
         with text.path.open("rb") as src:
@@ -163,16 +170,35 @@ def write_vcf_member(
                 block = block[:cut]
                 if not block:
                     continue
-                k, spliced = _splice_block(
+                k, spliced, starts = _splice_block(
                     block, text.edit_start[done:], text.edit_len[done:], replacements, done
                 )
                 handle.write(spliced)
+                line_starts.append(starts[1:] + written)
+                plain = plain and b"END=" not in spliced
+                written += len(spliced)
                 done += k
     finally:
         handle.close()
     if done != n:
         raise RuntimeError(f"{text.path}: {done} VCF lines but {n} records")
-    # Indexed while the EOF block is still there (htslib warns on a file without one).
-    indexed = index is not None and index_member(out, index)
+    indexed = False
+    if index is not None:
+        built = None
+        if plain:
+            table = text.table
+            built = build_index(
+                whole(table.column("chrom")),
+                table.column("pos").to_numpy(),
+                pc.binary_length(table.column("ref")).to_numpy(),
+                np.concatenate(line_starts),
+                out,
+            )
+        if built is not None:
+            write_tbi(built, index)
+            indexed = True
+        else:
+            # Indexed while the EOF block is still there (htslib warns on a file without one).
+            indexed = index_member(out, index)
     bgzf_member(out)
     return indexed
