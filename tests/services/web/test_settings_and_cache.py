@@ -10,12 +10,13 @@ import secrets
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from gas_core.jobs import Job
-from gas_web.app.variants import VariantStore
+from gas_web.app.variants import VariantStore, query_from_params
 from gas_web.settings import WebSettings
 from tests.services.web.conftest import MakeJob, bearer
 
@@ -92,6 +93,28 @@ def test_the_cache_evicts_the_least_recently_used_result_not_the_oldest_download
     store.info(third)
     assert [store.cache_path(job).exists() for job in jobs] == [True, False, True]
     assert store.info(first).row_count == store.info(third).row_count > 0
+
+
+def test_a_sorted_row_order_is_private_and_evicted_with_its_result(
+    client: TestClient, make_job: MakeJob, web_settings: WebSettings, tmp_path: Path
+) -> None:
+    jobs = [make_job(f"order-{name}")[0] for name in "ab"]
+    probe = VariantStore(s3=client.app.state.aws.s3,  # type: ignore[attr-defined]
+                         bucket=web_settings.names.results_bucket, cache_dir=tmp_path / "probe",
+                         max_bytes=10**9)
+    size = probe.local_file(jobs[0]).stat().st_size
+    store = VariantStore(s3=client.app.state.aws.s3,  # type: ignore[attr-defined]
+                         bucket=web_settings.names.results_bucket, cache_dir=tmp_path / "lru",
+                         max_bytes=int(size * 1.5))  # room for one result and its orders
+    first, second = jobs
+    store.page(first, query_from_params({"sort": "gene", "order": "desc"}))
+    orders = sorted(store.cache_path(first).parent.glob("*.order-*"))
+    assert len(orders) == 1 and orders[0].name.startswith(store.cache_path(first).stem)
+    assert stat.S_IMODE(orders[0].stat().st_mode) == 0o600
+    rows = store.info(first).row_count
+    assert sorted(np.fromfile(orders[0], np.int32).tolist()) == list(range(rows))
+    store.info(second)  # the first result is evicted, and its order with it
+    assert not store.cache_path(first).exists() and not orders[0].exists()
 
 
 def _cursor(value: object) -> str:

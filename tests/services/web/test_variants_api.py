@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gas_core.jobs import Job, JobRepository, StorageState
-from gas_web.app.variants import paging
+from gas_web.app.variants import orders, paging
 from tests.services.web import variants_parquet as vp
 from tests.services.web.conftest import MakeJob, bearer
 
@@ -99,9 +99,12 @@ def test_paging_through_any_sort_gives_every_row_once_in_order(
     client: TestClient, multi: tuple[Job, list[vp.Variant]], params: dict[str, str],
     top_n_rows: int, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Pages are found from per-value and per-row-range counts, or (near the start) by a
-    # top-N, read from the end past the middle: the same rows either way. Several ranges,
-    # and counted reads from the first page on (0) or from row 20 on, in this small file.
+    # A key sort's pages come from the job's sorted row order, read a slice at a time (here
+    # of 5 rows, so pages start and end inside slices); file order's from per-row-range
+    # counts or (near the start) a top-N, read from the end past the middle: the same rows
+    # either way. Several ranges, and counted reads from the first page on (0) or from row
+    # 20 on, in this small file.
+    monkeypatch.setattr(orders, "SLICE_ROWS", 5)
     monkeypatch.setattr(paging, "BUCKET_ROWS", 16)
     monkeypatch.setattr(paging, "TOP_N_ROWS", top_n_rows)
     job, _ = multi

@@ -52,6 +52,8 @@ SORTS: dict[str, str] = {
     "allele_frequency": "allele_frequency",
     "clinvar": "clinvar",
 }
+# The sorts on a key (VariantQuery.sort_expression), not on file order.
+KEY_SORTS = frozenset(SORTS) - {"position"}
 MAX_PAGE = 500
 ZYGOSITY_PREFIX = "gas_z"
 # Far beyond any result's row count (the annotator's inputs are capped in bytes).

@@ -31,10 +31,12 @@ from gas_web.app.variants import export as export_module
 from gas_web.app.variants import summary as summary_module
 from gas_web.app.variants.info import ResultInfo, read_info
 from gas_web.app.variants.links import LinkTemplates
+from gas_web.app.variants.orders import page_in_order, write_order
 from gas_web.app.variants.paging import page_row_numbers
 from gas_web.app.variants.query import (
     CLINVAR_TERMS_SQL,
     IMPACTS,
+    KEY_SORTS,
     MAX_PAGE,
     Compiled,
     VariantQuery,
@@ -57,6 +59,8 @@ ZYGOSITY_SUFFIX = ".samples"
 # The by-sample copy's earlier layout (row numbers stored), left in a cache dir that outlives
 # an upgrade (`make run`'s /tmp one): never read, removed with its result.
 _OLD_ZYGOSITY_SUFFIX = ".zygosity"
+# A sorted row order (gas_web.app.variants.orders): `<result>.order-<key digest>`.
+ORDER_SUFFIX = ".order-"
 ExportFormat = Literal["tsv", "vcf"]
 
 
@@ -149,9 +153,13 @@ class VariantStore:
             self._dir.chmod(0o700)
 
     def _evict(self, *, keep: Path) -> None:
-        def size(path: Path) -> int:  # the result and its by-sample copy, if made
-            copy = path.with_suffix(ZYGOSITY_SUFFIX)
-            return path.stat().st_size + (copy.stat().st_size if copy.exists() else 0)
+        def made_from(path: Path) -> list[Path]:  # its by-sample copy and orders, if made
+            return [path.with_suffix(ZYGOSITY_SUFFIX),
+                    *self._dir.glob(f"{path.stem}{ORDER_SUFFIX}*")]
+
+        def size(path: Path) -> int:
+            return path.stat().st_size + sum(
+                made.stat().st_size for made in made_from(path) if made.exists())
 
         files = sorted(self._dir.glob("*.parquet"), key=lambda p: p.stat().st_atime_ns)
         total = sum(size(p) for p in files)
@@ -161,8 +169,9 @@ class VariantStore:
             if path == keep:
                 continue
             total -= size(path)
+            for made in made_from(path):
+                made.unlink(missing_ok=True)
             path.unlink(missing_ok=True)
-            path.with_suffix(ZYGOSITY_SUFFIX).unlink(missing_ok=True)
             path.with_suffix(_OLD_ZYGOSITY_SUFFIX).unlink(missing_ok=True)
             for cached in (self._options, self._info, self._headers):
                 cached.pop(path.stem, None)
@@ -201,6 +210,28 @@ class VariantStore:
                 log.info("sample zygosity cached", job_id=job.job_id, samples=len(info.samples))
         return Scan(path, info, zygosity)
 
+    def order(self, job: Job, scan: Scan, query: VariantQuery) -> Path:
+        """The job's rows in the order of the query's key sort (made once, on the first page
+        of that sort: see gas_web.app.variants.orders)."""
+        key = query.sort_expression(scan.info)
+        digest = hashlib.sha256(f"{key}\n{query.descending}".encode()).hexdigest()[:16]
+        path = self.cache_path(job).with_suffix(f"{ORDER_SUFFIX}{digest}")
+        with self._lock(_cache_name(job)):
+            if not path.exists():
+                partial = path.with_suffix(".opart")
+                partial.unlink(missing_ok=True)
+                cursor = self._db.cursor()
+                try:
+                    write_order(cursor, scan.source, key, descending=query.descending,
+                                rows=scan.info.row_count, out=partial)
+                finally:
+                    cursor.close()
+                partial.chmod(0o600)
+                partial.replace(path)
+                log.info("sorted row order cached", job_id=job.job_id, sort=query.sort,
+                         descending=query.descending)
+        return path
+
     def _compiled_scan(self, job: Job, query: VariantQuery) -> tuple[Scan, Compiled]:
         compiled = compile_query(query, self.info(job))
         return self.scan(job, compiled), compiled
@@ -217,13 +248,19 @@ class VariantStore:
         source = scan.source_for(compiled)
         cursor = self._db.cursor()
         try:
-            # Two steps: the page's row numbers from the filter and sort columns alone
-            # (gas_web.app.variants.paging: no sort of the whole set; a new filter's row
-            # count comes with them), then those rows' columns (row groups found by row
-            # number), so wide columns (genotypes) are read for the page's rows only.
-            ids, total = page_row_numbers(
-                cursor, source, compiled, query, scan.info, offset=offset, limit=limit,
-                total=self._kept_total(source, compiled))
+            # Two steps: the page's row numbers from the filter columns alone (a key sort:
+            # taken in the job's sorted row order, gas_web.app.variants.orders; file order:
+            # gas_web.app.variants.paging; no sort of the whole set either way, and a new
+            # filter's row count comes with them), then those rows' columns (row groups
+            # found by row number), so wide columns are read for the page's rows only.
+            if query.sort in KEY_SORTS:
+                ids, total = page_in_order(
+                    cursor, source, compiled, self.order(job, scan, query),
+                    rows=scan.info.row_count, offset=offset, limit=limit)
+            else:
+                ids, total = page_row_numbers(
+                    cursor, source, compiled, query, offset=offset, limit=limit,
+                    total=self._kept_total(source, compiled))
             self._keep_total(source, compiled, total)
             rows: list[dict[str, Any]] = []
             if ids:
