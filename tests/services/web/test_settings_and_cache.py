@@ -75,17 +75,23 @@ def test_a_cache_directory_that_is_not_this_users_own_is_refused(
     assert list(elsewhere.iterdir()) == []
 
 
+def _store_with_room(client: TestClient, settings: WebSettings, tmp_path: Path, job: Job,
+                     results: float) -> VariantStore:
+    """A store whose cache holds `results` times the size of this job's result."""
+    def store(name: str, max_bytes: int) -> VariantStore:
+        return VariantStore(s3=client.app.state.aws.s3,  # type: ignore[attr-defined]
+                            bucket=settings.names.results_bucket, cache_dir=tmp_path / name,
+                            max_bytes=max_bytes)
+
+    size = store("probe", 10**9).local_file(job).stat().st_size
+    return store("lru", int(size * results))
+
+
 def test_the_cache_evicts_the_least_recently_used_result_not_the_oldest_download(
     client: TestClient, make_job: MakeJob, web_settings: WebSettings, tmp_path: Path
 ) -> None:
     jobs = [make_job(f"lru-{name}")[0] for name in "abc"]
-    probe = VariantStore(s3=client.app.state.aws.s3,  # type: ignore[attr-defined]
-                         bucket=web_settings.names.results_bucket, cache_dir=tmp_path / "probe",
-                         max_bytes=10**9)
-    size = probe.local_file(jobs[0]).stat().st_size
-    store = VariantStore(s3=client.app.state.aws.s3,  # type: ignore[attr-defined]
-                         bucket=web_settings.names.results_bucket, cache_dir=tmp_path / "lru",
-                         max_bytes=int(size * 2.5))  # room for two results
+    store = _store_with_room(client, web_settings, tmp_path, jobs[0], 2.5)  # two results
     first, second, third = jobs
     store.info(first)
     store.info(second)
@@ -99,13 +105,7 @@ def test_a_sorted_row_order_is_private_and_evicted_with_its_result(
     client: TestClient, make_job: MakeJob, web_settings: WebSettings, tmp_path: Path
 ) -> None:
     jobs = [make_job(f"order-{name}")[0] for name in "ab"]
-    probe = VariantStore(s3=client.app.state.aws.s3,  # type: ignore[attr-defined]
-                         bucket=web_settings.names.results_bucket, cache_dir=tmp_path / "probe",
-                         max_bytes=10**9)
-    size = probe.local_file(jobs[0]).stat().st_size
-    store = VariantStore(s3=client.app.state.aws.s3,  # type: ignore[attr-defined]
-                         bucket=web_settings.names.results_bucket, cache_dir=tmp_path / "lru",
-                         max_bytes=int(size * 1.5))  # room for one result and its orders
+    store = _store_with_room(client, web_settings, tmp_path, jobs[0], 1.5)  # one, and its orders
     first, second = jobs
     store.page(first, query_from_params({"sort": "gene", "order": "desc"}))
     orders = sorted(store.cache_path(first).parent.glob("*.order-*"))
