@@ -4,8 +4,11 @@ archived-job rules. Expectations are computed from the Python records the files 
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
+import duckdb
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -450,3 +453,14 @@ def test_a_page_without_genotypes_is_the_same_rows_without_the_per_sample_list(
     narrow = store.page(job, query, limit=500, genotypes=False).items
     assert full and all(row["genotypes"] for row in full)
     assert narrow == [{k: v for k, v in row.items() if k != "genotypes"} for row in full]
+
+
+@pytest.mark.parametrize("rows", [1, 7, 8, 9, 20, 64, 1001])
+def test_a_filters_rows_come_back_as_one_bit_per_row(rows: int) -> None:
+    # The filter's scan answers with DuckDB's bitstring_agg cast to BLOB; its layout (a first
+    # byte of rows % 8 bits) is read by orders.bits_of, so a change in DuckDB fails here.
+    kept = sorted(random.Random(rows).sample(range(rows), max(1, rows // 3)))
+    with duckdb.connect() as db:
+        blob = db.execute(f"SELECT bitstring_agg(x, 0, {rows - 1})::BLOB FROM unnest(?) t(x)",
+                          [kept]).fetchone()[0]
+    assert np.flatnonzero(orders.bits_of(blob, rows)).tolist() == kept

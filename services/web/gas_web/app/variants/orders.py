@@ -5,7 +5,7 @@ no top-N when it is asked for.
 An order is every row number of the result, sorted exactly as `VariantQuery.order_by` sorts
 (the key ascending or descending, NULLs last, then file order), as raw int32 (4 bytes a row:
 16 MB at 4M rows) next to the cached result. A page is then:
-- one scan of the filter's columns for the row numbers it keeps (marked in a bit per row);
+- one scan of the filter's columns for the rows it keeps (a bit per row);
 - the order read from its start, a slice at a time, keeping the marked rows, until the page's
   last row (a deep page reads the whole order: ~10 ms at 4M rows).
 The filter's row count comes with the scan. Making an order costs one scan of the key and a
@@ -15,18 +15,24 @@ on that job.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from gas_web.app.variants.query import Compiled
 
-# Rows read at a time: of the order while a page is found, of a scan while marking its rows.
+# Rows read at a time from the order while a page is found.
 SLICE_ROWS = 65_536
+# Rows per query while ranking rows: the result is a few MB of numbers at a time, and each
+# query reads only its row groups (skipped by row number).
+RANGE_ROWS = 1 << 20
+
+
+def _ranges(rows: int) -> list[tuple[int, int]]:
+    return [(low, min(rows, low + RANGE_ROWS) - 1) for low in range(0, rows, RANGE_ROWS)]
 
 
 def write_order(cursor: duckdb.DuckDBPyConnection, source: str, key: str, *, descending: bool,
@@ -34,19 +40,28 @@ def write_order(cursor: duckdb.DuckDBPyConnection, source: str, key: str, *, des
     """Write the row numbers of `source` (`rows` of them) in the order of `key` to `out`.
 
     DuckDB orders the key's distinct values (so values order exactly as its ORDER BY orders
-    them); each row gets its value's rank (NULL: after every value), and a stable sort of the
+    them) and gives each row its value's rank (NULL: after every value); a stable sort of the
     rows by rank keeps file order among equal values."""
     direction = "DESC" if descending else "ASC"
-    values = cursor.sql(
-        f"SELECT DISTINCT {key} AS k FROM {source} WHERE ({key}) IS NOT NULL "  # noqa: S608
-        f"ORDER BY k {direction}").to_arrow_table().column(0)
-    rank_type = np.uint16 if len(values) < np.iinfo(np.uint16).max else np.int32
-    ranks = np.full(rows, len(values), rank_type)
-    scan = cursor.sql(f"SELECT file_row_number, {key} FROM {source}")  # noqa: S608
-    for batch in scan.to_arrow_reader(SLICE_ROWS):
-        numbers = batch.column(0).to_numpy()
-        ranked = pc.fill_null(pc.index_in(batch.column(1), value_set=values), len(values))
-        ranks[numbers] = ranked.to_numpy().astype(rank_type)
+    values = f"order_values_{uuid.uuid4().hex}"  # this cursor's own temporary table
+    cursor.execute(
+        f"CREATE TEMP TABLE {values} AS SELECT k, (row_number() OVER (ORDER BY k {direction}) "  # noqa: S608
+        f"- 1)::INTEGER AS r FROM (SELECT DISTINCT {key} AS k FROM {source} "
+        f"WHERE ({key}) IS NOT NULL)")
+    try:
+        counted = cursor.execute(f"SELECT count(*) FROM {values}").fetchone()  # noqa: S608
+        distinct = int(counted[0]) if counted else 0
+        rank_type = np.uint16 if distinct < np.iinfo(np.uint16).max else np.int32
+        ranks = np.full(rows, distinct, rank_type)
+        for low, high in _ranges(rows):
+            ranked = cursor.execute(
+                f"SELECT s.file_row_number AS n, coalesce(v.r, {distinct}) AS r FROM "  # noqa: S608
+                f"(SELECT file_row_number, {key} AS k FROM {source} "
+                f"WHERE file_row_number BETWEEN ? AND ?) AS s LEFT JOIN {values} AS v "
+                "ON s.k = v.k", [low, high]).fetchnumpy()
+            ranks[ranked["n"]] = ranked["r"]
+    finally:
+        cursor.execute(f"DROP TABLE IF EXISTS {values}")
     # Stable: equal ranks keep file order (numpy sorts 16-bit keys by radix).
     np.argsort(ranks, kind="stable").astype(np.int32).tofile(out)
 
@@ -75,19 +90,21 @@ def page_in_order(cursor: duckdb.DuckDBPyConnection, source: str, compiled: Comp
 
 def _kept_rows(cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled,
                rows: int) -> tuple[np.ndarray[Any, np.dtype[np.bool_]] | None, int]:
-    """Which rows the filter keeps (None: all) and how many."""
-    if not compiled.where:
+    """Which rows the filter keeps (None: all) and how many: one scan, whose answer is a bit
+    per row (DuckDB's bitstring_agg; 0.5 MB at 4M rows, 20-30 % faster here than fetching the
+    kept rows' numbers, which is 17 MB of int64 for half of 4M rows)."""
+    if not compiled.where or rows == 0:
         return None, rows
-    kept = np.zeros(rows, bool)
-    total = 0
-    scan = cursor.sql(f"SELECT file_row_number FROM {source}{compiled.where}",  # noqa: S608
-                      params=compiled.params)
-    for batch in scan.to_arrow_reader(SLICE_ROWS):
-        numbers = batch.column(0)
-        kept[_as_numpy(numbers)] = True
-        total += len(numbers)
-    return kept, total
+    found = cursor.execute(
+        f"SELECT bitstring_agg(file_row_number, 0, {rows - 1})::BLOB, count(*) "  # noqa: S608
+        f"FROM {source}{compiled.where}", compiled.params).fetchone()
+    if not found or not found[1]:
+        return np.zeros(rows, bool), 0
+    return bits_of(found[0], rows), int(found[1])
 
 
-def _as_numpy(array: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, Any]:
-    return np.asarray(array.to_numpy(zero_copy_only=False), np.int64)
+def bits_of(blob: bytes, rows: int) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """A BIT value's bits, first to last, from its BLOB cast: the first byte holds the first
+    `rows % 8` bits (right-aligned), whole bytes follow, most significant bit first."""
+    pad = (8 - rows % 8) % 8
+    return np.unpackbits(np.frombuffer(blob, np.uint8))[pad:].view(bool)

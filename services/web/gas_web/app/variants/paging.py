@@ -44,11 +44,6 @@ def count_rows(cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compile
     return int(counted[0]) if counted else 0
 
 
-def _where(compiled: Compiled, *conditions: str) -> str:
-    parts = [compiled.where.removeprefix(" WHERE ")] if compiled.where else []
-    return " WHERE " + " AND ".join([*(f"({p})" for p in parts), *conditions])
-
-
 def _file_order(
     cursor: duckdb.DuckDBPyConnection, source: str, compiled: Compiled, *, offset: int,
     limit: int, descending: bool,
@@ -86,7 +81,7 @@ def _read_from_bucket(
     low, high = sorted((ordered[first][0], ordered[last][0]))
     rows_found = cursor.execute(
         f"SELECT file_row_number FROM {source}"  # noqa: S608
-        f"{_where(compiled, 'file_row_number BETWEEN ? AND ?')} "
+        f"{compiled.where_also('file_row_number BETWEEN ? AND ?')} "
         f"ORDER BY file_row_number {'DESC' if descending else 'ASC'} LIMIT ? OFFSET ?",
         [*compiled.params, low * BUCKET_ROWS, (high + 1) * BUCKET_ROWS - 1, take, skip - ahead],
     ).fetchall()

@@ -136,6 +136,11 @@ class Compiled:
     params: list[Any] = field(default_factory=list)
     sample_index: int | None = None  # 1-based index into `genotypes` of the selected sample
 
+    def where_also(self, *conditions: str) -> str:
+        """The WHERE clause with more conditions (our own SQL fragments) ANDed on."""
+        parts = [self.where.removeprefix(" WHERE ")] if self.where else []
+        return " WHERE " + " AND ".join([*(f"({p})" for p in parts), *conditions])
+
 
 def af_column(query: VariantQuery, info: ResultInfo) -> str:
     """The quoted AF column the query filters and sorts on (checked against the file)."""
