@@ -464,3 +464,13 @@ def test_a_filters_rows_come_back_as_one_bit_per_row(rows: int) -> None:
         blob = db.execute(f"SELECT bitstring_agg(x, 0, {rows - 1})::BLOB FROM unnest(?) t(x)",
                           [kept]).fetchone()[0]
     assert np.flatnonzero(orders.bits_of(blob, rows)).tolist() == kept
+
+
+@pytest.mark.parametrize("range_rows", [1, 7, 1000])
+def test_a_sorted_row_order_is_a_stable_sort_of_the_ranks_placed_range_by_range(
+    range_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(orders, "RANGE_ROWS", range_rows)
+    ranks = np.array(random.Random(range_rows).choices(range(5), k=500), np.uint16)
+    expected = np.argsort(ranks, kind="stable")
+    assert orders._stable_order(ranks, 5).tolist() == expected.tolist()
