@@ -38,12 +38,21 @@ def nonempty(array: pa.Array) -> pa.Array:
 
 
 def has_byte(strings: pa.Array, char: str) -> bool:
-    """Whether any string may contain ``char`` (one ASCII byte): one memchr-speed scan of the
-    data buffer instead of a per-string search. Conservative: the bytes under a null slot (if
-    any) count too, so True means "maybe", False means "none"."""
+    """Whether any string may contain ``char`` (one ASCII byte); see has_any_byte."""
+    return has_any_byte(strings, char)
+
+
+def has_any_byte(strings: pa.Array, chars: str) -> bool:
+    """Whether any string may contain one of ``chars`` (ASCII bytes): a memchr-speed scan of
+    the data buffer per byte instead of a per-string search (a regex class is ~25x slower).
+    Conservative: the bytes under a null slot (if any) count too, so True means "maybe",
+    False means "none"."""
     if len(strings) == 0:
         return False
     offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)
     start, end = int(offsets[strings.offset]), int(offsets[strings.offset + len(strings)])
     data = strings.buffers()[2]
-    return data is not None and memoryview(data)[start:end].tobytes().find(char.encode()) >= 0
+    if data is None:
+        return False
+    text = memoryview(data)[start:end].tobytes()
+    return any(text.find(char.encode("ascii")) >= 0 for char in chars)
