@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+
 from gas_annotator.engine.annotated import read_annotated
 from gas_annotator.engine.duplicates import share_known
+from gas_annotator.engine.vcf_splice import new_texts
 
 HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 
@@ -53,3 +56,16 @@ def test_shared_positions_without_any_known_record_are_left_alone(tmp_path: Path
     )
     assert [r["known_id"] for r in rows] == [None, None, "rs9"]
     assert extra == [None, None, None]
+
+
+def test_a_copys_vcf_span_gets_its_new_id_the_fields_it_lacked_then_ours(tmp_path: Path) -> None:
+    path = tmp_path / "annotated.vcf"
+    path.write_text(HEADER + "1\t20\trs1\tC\tT\t.\t.\tGAS_KNOWN_ID=rs1;GAS_AF=0.1\n"
+                    "1\t20\t.\tC\tT\t.\t.\t.\n"  # its copy: gains the ID, the rsID and AF
+                    "1\t30\t.\tG\tA\t.\t.\tBCSQ=x\n")
+    text = share_known(read_annotated(path, {}))
+    gained = "GAS_KNOWN_ID=rs1;GAS_AF=0.1"
+    for ours, copy in ((["GAS_GENE=A", None, None], gained),
+                       (["GAS_GENE=A", "GAS_GENE=B", None], f"{gained};GAS_GENE=B")):
+        spans = [v.decode() for v in new_texts(text, pa.array(ours, pa.string())).to_pylist()]
+        assert spans == [f"{gained};GAS_GENE=A", f"rs1\tC\tT\t.\t.\t{copy}", "BCSQ=x"]

@@ -71,17 +71,28 @@ def new_texts(text: AnnotatedText, ours: pa.Array) -> pa.Array:
     up to INFO when duplicates.py changed the ID."""
     if text.extra_info is not None:
         # Known-variant fields annotate gave only one copy of a duplicate come before ours.
-        both = pc.binary_join_element_wise(text.extra_info, ours, ";")
-        ours = whole(pc.coalesce(both, text.extra_info, ours))
+        ours = _prepend_where_valid(text.extra_info, ours, ";")
     if not len(text.info):
         return pa.array([], pa.large_binary())
     joined = pc.binary_join_element_wise(text.info, ours, ";")
     new_info = whole(pc.coalesce(pc.if_else(pc.equal(text.info, "."), ours, joined), text.info))
     if text.prefix is not None:
-        new_info = whole(
-            pc.coalesce(pc.binary_join_element_wise(text.prefix, new_info, ""), new_info)
-        )
+        new_info = _prepend_where_valid(text.prefix, new_info, "")
     return new_info.cast(pa.large_binary())
+
+
+def _prepend_where_valid(head: pa.Array, tail: pa.Array, separator: str) -> pa.Array:
+    """``head + separator + tail`` where ``head`` is valid (``head`` alone where ``tail`` is
+    null), ``tail`` elsewhere. ``head`` is valid on a few records (copies of a duplicate):
+    joined on those alone, as joining every record cost ~0.25 CPU-s per 1M."""
+    valid = pc.is_valid(head)
+    rows = np.flatnonzero(valid.to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return tail
+    at = pa.array(rows)
+    first, second = pc.take(head, at), pc.take(tail, at)
+    joined = pc.coalesce(pc.binary_join_element_wise(first, second, separator), first)
+    return whole(pc.replace_with_mask(tail, valid, joined))
 
 
 def _splice_block(
