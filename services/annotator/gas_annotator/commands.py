@@ -73,7 +73,7 @@ def annotate_command(
 ) -> None:
     """Annotate INPUT (.vcf, .vcf.gz or .bcf) offline with the annotation engine."""
     # Imported here: numpy/pyarrow cost ~1 s, which every other `gas` command would pay.
-    from gas_annotator.engine import InputError, annotate
+    from gas_annotator.engine import EngineOptions, InputError, annotate
 
     if not input_path.is_file():
         _fail(f"{input_path}: no such file", EXIT_BAD_INPUT)
@@ -85,6 +85,8 @@ def annotate_command(
             workers=workers,
             max_variants=max_variants,
             progress=_ProgressPrinter(not quiet),
+            # One job, then exit, no threads: the job process forks from here (no forkserver).
+            options=EngineOptions(job_start="fork"),
         )
     except InputError as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
