@@ -97,42 +97,49 @@ def test_the_merged_index_answers_every_region_as_a_fresh_index_does(
     assert [p.name for p in (tmp_path / "out").glob("*.tbi")] == [result.vcf_index.name]
 
 
-def test_an_indel_left_aligned_across_a_chunk_boundary_is_sorted_and_indexed(
-    tmp_path: Path,
+@pytest.mark.parametrize("repeat_units", [100, 2_000], ids=["one-block", "many-blocks"])
+def test_an_indel_left_aligned_across_a_chunk_boundary_is_sorted_without_sorting_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repeat_units: int
 ) -> None:
-    # A 200 bp (AC)n repeat: the deletion of its last AC starts the second chunk and
-    # left-aligns to the repeat's start, behind the first chunk's last records. Each chunk is
-    # sorted on its own, so only the joined file is out of order: its index must not be merged
-    # from the chunks' but built after sorting.
+    # An (AC)n repeat: the deletion of its last AC starts the second chunk and left-aligns to
+    # the repeat's start, behind the first chunk's last records. Each chunk is sorted on its
+    # own, so only the two members at that boundary are out of order: the job puts their
+    # records back in order and merges the chunks' indexes, with no sort or htslib pass over
+    # the whole file. With 2,000 units the moved records fill several BGZF blocks.
     rng = random.Random(3)
     left = "".join(rng.choice("ACGT") for _ in range(3_000))
     right = "".join(rng.choice("ACGT") for _ in range(3_000))
-    seq = left + "AC" * 100 + right
+    seq = left + "AC" * repeat_units + right
     _bundle(tmp_path, {"1": seq})
-    repeat_end = len(left) + 200
+    repeat_end = len(left) + 2 * repeat_units
     deletion = ("1", repeat_end - 2, ".", seq[repeat_end - 3 : repeat_end], seq[repeat_end - 3])
     before = [
         ("1", p, ".", seq[p - 1], "G" if seq[p - 1] != "G" else "T")
-        for p in range(len(left) + 50, repeat_end - 2, 2)
+        for p in range(len(left) - 400, repeat_end - 2, 2)
     ]
     after = [
         ("1", p, ".", seq[p - 1], "G" if seq[p - 1] != "G" else "T")
-        for p in range(repeat_end + 10, repeat_end + 200, 2)
+        for p in range(repeat_end + 10, repeat_end + 2_000, 2)
     ]
     records = [*before, deletion, *after]
+    fallback: list[Path] = []
+    monkeypatch.setattr(engine_outputs, "_index_vcf", lambda out, _s: fallback.append(out))
     result = annotate(
         write_vcf(tmp_path / "boundary.vcf", records),
         reference_dir=tmp_path / "bundle",
         out_dir=tmp_path / "out",
-        options=EngineOptions(chunk_records=len(before)),
+        options=EngineOptions(chunk_records=len(before), isolate=False),
     )
     log = result.log.read_text()
     assert f"chunk 1: 1:{deletion[1]}-" in log  # the deletion opened the second chunk
+    assert fallback == []  # no whole-file sort or index
+    assert "re-sorted: 1" in log
     assert result.variant_count == len(records)
     with pysam.VariantFile(str(result.vcf)) as vcf:
         positions = [rec.pos for rec in vcf]
     assert positions == sorted(positions)
     assert len(left) in positions  # the deletion now sits at the repeat's start
+    assert len(positions) == len(records)
     fresh = _fresh_index(result, tmp_path)
     assert _same_answers(result.vcf, fresh, {"1": len(seq)}, queries=200) > 0
 

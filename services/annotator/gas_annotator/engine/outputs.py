@@ -21,8 +21,9 @@ from pysam.utils import SamtoolsError
 
 from gas_annotator.engine import consequences as cq
 from gas_annotator.engine.chunk_models import ChunkResult
+from gas_annotator.engine.member_rejoin import crosses, rejoin
 from gas_annotator.engine.rows import TSV_SCHEMA
-from gas_annotator.engine.tabix_merge import Member, index_joined
+from gas_annotator.engine.tabix_merge import Member, index_joined, index_member
 from gas_annotator.engine.validate import ValidationStats
 from gas_annotator.engine.vcf_splice import BGZF_EOF, bgzf_member
 from gas_annotator.reference import Bundle, tool_versions
@@ -83,6 +84,7 @@ class Joiner:
         # Concatenated BGZF members: the header's, then each chunk's (compressed by its worker).
         self.vcf = self.vcf_part.open("wb")
         self.members: list[Member] = []
+        self.rejoined = 0  # boundaries an indel crossed (see member_rejoin)
         self.tsv = self.tsv_part.open("wb")
         # Opened with the first chunk: its rows carry the columns (AF fields, genotypes) and
         # the Parquet metadata, which depend on the bundle and the input's samples.
@@ -102,7 +104,12 @@ class Joiner:
             with header.open("rb") as src:
                 shutil.copyfileobj(src, self.vcf, 1 << 20)
             header.unlink()
-        self.members.append(Member(self.vcf.tell(), result.vcf_index, result.span))
+        previous = self.members[-1] if self.members else None
+        if previous is not None and crosses(previous.span, result.span):
+            self.members[-1] = self._rejoin(previous, result)
+            self.rejoined += 1
+        else:
+            self.members.append(Member(self.vcf.tell(), result.vcf_index, result.span))
         with result.vcf.open("rb") as src:
             shutil.copyfileobj(src, self.vcf, 1 << 20)
         result.vcf.unlink(missing_ok=True)
@@ -124,6 +131,28 @@ class Joiner:
         t3 = time.perf_counter()
         for key, value in (("vcf", t1 - t0), ("tsv", t2 - t1), ("parquet", t3 - t2)):
             self.seconds[key] += value
+
+    def _rejoin(self, previous: Member, result: ChunkResult) -> Member:
+        """Take the previous member back off the file and leave in `result.vcf` the two
+        members' records as one sorted member, with its own index (see member_rejoin)."""
+        assert previous.span is not None and result.span is not None
+        self.vcf.flush()
+        with self.vcf_part.open("rb") as src:
+            src.seek(previous.start)
+            earlier = src.read()
+        self.vcf.seek(previous.start)
+        self.vcf.truncate()
+        rejoined = rejoin(
+            earlier, result.vcf.read_bytes(), (previous.span, result.span), result.vcf.parent
+        )
+        result.vcf.write_bytes(rejoined.member + BGZF_EOF)  # htslib indexes files with one
+        for stale in (previous.index, result.vcf_index):
+            if stale is not None:
+                stale.unlink(missing_ok=True)
+        index = result.vcf.with_name(result.vcf.name + ".rejoined.tbi")
+        indexed = index_member(result.vcf, index)
+        bgzf_member(result.vcf)
+        return Member(previous.start, index if indexed else None, rejoined.span)
 
     def _open(self, schema: pa.Schema, tsv_columns: list[str]) -> None:
         del tsv_columns
@@ -147,7 +176,7 @@ class Joiner:
         self.parquet_part.replace(self.outputs.parquet)
         t0 = time.perf_counter()
         # The chunks' own indexes, merged; htslib over the whole file only when they do not
-        # join (a chunk htslib refused, or an indel left-aligned across a chunk boundary).
+        # join (a chunk htslib refused, or records moved across more than one boundary).
         if not index_joined(self.outputs.vcf_index, self.members):
             _index_vcf(self.outputs.vcf, scratch)
         self._drop_member_indexes()
@@ -179,7 +208,8 @@ def _index_vcf(out: Path, scratch: Path) -> None:
     try:
         pysam.bcftools.index("-t", "-f", str(out), catch_stdout=False)
     except SamtoolsError:
-        # An indel left-aligned across a chunk boundary leaves one pair out of order: sort.
+        # Records out of order across more than two members (the Joiner puts two adjacent
+        # members back in order, see member_rejoin): sort the whole file.
         tmp = scratch / "final.sorted.vcf.gz"
         sort_tmp = scratch / "sort.tmp"
         sort_tmp.mkdir(exist_ok=True)
@@ -347,6 +377,7 @@ def finish_outputs(
         stats=stats,
         bundle=bundle,
         merge_seconds=merge_seconds,
+        rejoined=joiner.rejoined,
     )
     return summary
 
@@ -359,6 +390,7 @@ def _write_log(
     stats: ValidationStats,
     bundle: Bundle,
     merge_seconds: dict[str, float],
+    rejoined: int,
 ) -> None:
     v = summary["variants"]
     lines = [
@@ -408,6 +440,11 @@ def _write_log(
         f"  join outputs (as chunks finished, index at the end): {joined}; "
         f"job process peak RSS {peak} MB"
     )
+    if rejoined:
+        lines.append(
+            f"  chunk boundaries an indel was left-aligned across, their records re-sorted: "
+            f"{rejoined}"
+        )
     lines.append(
         f"total {summary['engine']['seconds']:.2f}s with {summary['engine']['workers']} worker(s)"
     )
