@@ -98,7 +98,11 @@ def our_pass(  # noqa: PLR0915 - a sequence of columnar steps, clearer in one pl
             "aa": whole(nonempty(pc.list_element(parts, 5))),
         }
     )
+    # The split text is dead from here: freed now, the rest of the pass reuses its memory
+    # (a worker keeps its high-water mark; see docs/annotation.md, "Peak RSS at 4M dense").
+    del bcsq, entries, flat, padded, parts
     merged = _merge_same_transcript(entries_table)
+    del entries_table
     parent = merged.column("parent").to_numpy()
     transcript = whole(merged.column("transcript"))
     gene = whole(merged.column("gene"))
