@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from gas_annotator.engine import member_rejoin
-from gas_annotator.engine.member_rejoin import crosses, rejoin
+from gas_annotator.engine.member_rejoin import rejoin
+from gas_annotator.engine.tabix_merge import crosses
 from gas_annotator.engine.vcf_splice import bgzf_member
 
 

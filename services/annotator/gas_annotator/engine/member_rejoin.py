@@ -15,26 +15,16 @@ decompressed and written again (a few 64 KB blocks, not two whole chunks).
 
 from __future__ import annotations
 
-import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gas_annotator.engine.tabix_build import block_map
+from gas_annotator.engine.tabix_merge import Span
 from gas_annotator.engine.vcf_splice import bgzf_member
 
-Span = tuple[str, int, str, int]  # first record's contig and POS, last record's
 Stays = Callable[[bytes, int], bool]  # whether a record (contig, POS) keeps its place
-
-
-def crosses(earlier: Span | None, later: Span | None) -> bool:
-    """Whether `later`'s first record lies before `earlier`'s last one (same contig)."""
-    return (
-        earlier is not None
-        and later is not None
-        and later[0] == earlier[2]
-        and later[1] < earlier[3]
-    )
 
 
 @dataclass(frozen=True)
@@ -45,7 +35,8 @@ class Rejoined:
 
 def rejoin(earlier: bytes, later: bytes, spans: tuple[Span, Span], scratch: Path) -> Rejoined:
     """One member holding the records of two adjacent members (BGZF, no EOF block, each sorted
-    on its own, `crosses(*spans)`) in order. `scratch` is a directory for the rewritten blocks."""
+    on its own, `tabix_merge.crosses(*spans)`) in order. `scratch` is a directory for the
+    rewritten blocks."""
     first_span, later_span = spans
     contig, later_first, earlier_last = later_span[0], later_span[1], first_span[3]
     name = contig.encode()
@@ -134,13 +125,8 @@ def _pos(line: bytes) -> int:
 
 def _blocks(member: bytes) -> list[tuple[int, int]]:
     """Each BGZF block's (start, end) byte offsets."""
-    blocks = []
-    at = 0
-    while at < len(member):
-        size = struct.unpack_from("<H", member, at + 16)[0] + 1
-        blocks.append((at, at + size))
-        at += size
-    return blocks
+    starts = block_map(member)[0].tolist()
+    return list(zip(starts, [*starts[1:], len(member)], strict=True))
 
 
 def _inflate(member: bytes, block: tuple[int, int]) -> bytes:

@@ -21,9 +21,9 @@ from pysam.utils import SamtoolsError
 
 from gas_annotator.engine import consequences as cq
 from gas_annotator.engine.chunk_models import ChunkResult
-from gas_annotator.engine.member_rejoin import crosses, rejoin
+from gas_annotator.engine.member_rejoin import rejoin
 from gas_annotator.engine.rows import TSV_SCHEMA
-from gas_annotator.engine.tabix_merge import Member, index_joined, index_member
+from gas_annotator.engine.tabix_merge import Member, crosses, index_joined, index_member
 from gas_annotator.engine.validate import ValidationStats
 from gas_annotator.engine.vcf_splice import BGZF_EOF, bgzf_member
 from gas_annotator.reference import Bundle, tool_versions

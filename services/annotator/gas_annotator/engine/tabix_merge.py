@@ -170,10 +170,8 @@ def index_joined(index_out: Path, members: list[Member]) -> bool:
             continue
         if member.index is None:
             return False
-        if previous is not None and previous.span is not None:
-            last_contig, last_pos = previous.span[2], previous.span[3]
-            if member.span[0] == last_contig and member.span[1] < last_pos:
-                return False  # out of order across more members than the Joiner re-sorts
+        if previous is not None and crosses(previous.span, member.span):
+            return False  # out of order across more members than the Joiner re-sorts
         parts.append((read_tbi(member.index), member.start))
         previous = member
     if not parts:
@@ -186,11 +184,25 @@ def index_joined(index_out: Path, members: list[Member]) -> bool:
     return True
 
 
+Span = tuple[str, int, str, int]  # first record's contig and POS, last record's
+
+
 @dataclass(frozen=True)
 class Member:
     """One chunk's member in the joined file: where it starts, its own index, and its first
-    and last record (contig, POS, contig, POS), None when it holds no record."""
+    and last record, None when it holds no record."""
 
     start: int
     index: Path | None
-    span: tuple[str, int, str, int] | None
+    span: Span | None
+
+
+def crosses(earlier: Span | None, later: Span | None) -> bool:
+    """Whether `later`'s first record lies before `earlier`'s last one (same contig): an indel
+    left-aligned across the boundary between two members (see member_rejoin)."""
+    return (
+        earlier is not None
+        and later is not None
+        and later[0] == earlier[2]
+        and later[1] < earlier[3]
+    )
