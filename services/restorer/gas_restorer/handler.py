@@ -64,6 +64,9 @@ INSTANT = "Instant"
 # Fastest first: a job is as slow as its slowest object.
 TIER_ORDER = (INSTANT, "Expedited", "Standard", "Bulk")
 RESTORE_COMPLETED = "ObjectRestore:Completed"
+# Writes of `restoring` tried against a job that keeps changing under us before the message
+# is retried as a whole.
+RESTORE_WRITE_ATTEMPTS = 3
 
 
 class RestoreFailed(Exception):
@@ -131,21 +134,33 @@ def restore_archived_results(profile: UserProfile, *, restorer: Restorer) -> Non
 
 
 def _restore_job(job: Job, *, restorer: Restorer) -> None:
-    objects = list(job.archived_objects.values())
-    tiers = [_request_restore(obj, restorer=restorer) for obj in objects]
-    tier = max(tiers, key=TIER_ORDER.index) if tiers else INSTANT
-    try:
-        job = restorer.repository.transition_storage(
-            job,
-            StorageState.RESTORING,
-            restore_tier=tier,
-            restore_requested_at=datetime.fromtimestamp(restorer.clock(), UTC),
-        )
-    except ConflictError as conflict:
-        # A duplicate message recorded it first (the requests above were idempotent).
-        log.info("restore_already_recorded",
-                 storage=conflict.current.storage if conflict.current else None)
-        return
+    for _ in range(RESTORE_WRITE_ATTEMPTS):
+        objects = list(job.archived_objects.values())
+        tiers = [_request_restore(obj, restorer=restorer) for obj in objects]
+        tier = max(tiers, key=TIER_ORDER.index) if tiers else INSTANT
+        try:
+            job = restorer.repository.transition_storage(
+                job,
+                StorageState.RESTORING,
+                restore_tier=tier,
+                restore_requested_at=datetime.fromtimestamp(restorer.clock(), UTC),
+            )
+            break
+        except ConflictError as conflict:
+            current = conflict.current
+            if current is None or current.storage is not StorageState.ARCHIVED:
+                # A duplicate message recorded it first (the requests above were idempotent),
+                # or the job left `archived` some other way: nothing is ours to record.
+                log.info("restore_already_recorded",
+                         storage=current.storage if current else None)
+                return
+            # Still archived at a newer version: another write landed between our read and
+            # ours (the archiver's `hot_copies_deleted`, or a re-archive with new copies).
+            # Request the restores of what is archived now and write again.
+            log.info("job_changed_before_restore_write", version=current.version)
+            job = current
+    else:
+        raise ConflictError(f"job {job.job_id} kept changing while its restore was recorded", job)
     restorer.metrics.jobs.labels(action="restore_requested").inc()
     log.info("restore_requested", tier=tier, objects=len(objects))
     instant = [obj for obj, used in zip(objects, tiers, strict=True) if used == INSTANT]

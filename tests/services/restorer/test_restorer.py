@@ -205,3 +205,25 @@ def test_a_late_downgrade_event_after_a_new_upgrade_acts_on_the_current_tier(
 
     assert life.job(job).storage is StorageState.RESTORING
     assert life.sns.events("job.archive_requested") == []
+
+
+def test_an_archiver_write_between_the_read_and_the_restore_write_does_not_lose_the_restore(
+    life: Lifecycle, user_id: str
+) -> None:
+    """The archiver records `hot_copies_deleted` after `archived`, bumping the version: a
+    restorer that read the job in between meets a conflict while the job is still archived.
+    That is not a duplicate that recorded the restore first (the chaos run left such jobs
+    archived for good, their thaw waiting on a restore nobody recorded)."""
+    job = life.completed_job(user_id)
+    life.archive(job)
+    late_archiver_write = Intercept(
+        life.repository, "transition_storage",
+        before=lambda read, *a, **k: life.repository.mark_hot_copies_deleted(read))
+
+    life.restore(life.change_tier(user_id, Tier.PREMIUM),
+                 restorer=replace(life.restorer, repository=late_archiver_write))
+
+    restoring = life.job(job)
+    assert restoring.storage is StorageState.RESTORING
+    assert restoring.restore_tier == "Expedited"
+    assert len(late_archiver_write.calls) == 2
