@@ -134,10 +134,13 @@ def restore_archived_results(profile: UserProfile, *, restorer: Restorer) -> Non
 
 
 def _restore_job(job: Job, *, restorer: Restorer) -> None:
+    requested: list[ArchivedObject] | None = None
     for _ in range(RESTORE_WRITE_ATTEMPTS):
         objects = list(job.archived_objects.values())
-        tiers = [_request_restore(obj, restorer=restorer) for obj in objects]
-        tier = max(tiers, key=TIER_ORDER.index) if tiers else INSTANT
+        if objects != requested:
+            tiers = [_request_restore(obj, restorer=restorer) for obj in objects]
+            tier = max(tiers, key=TIER_ORDER.index) if tiers else INSTANT
+            requested = objects
         try:
             job = restorer.repository.transition_storage(
                 job,
@@ -155,8 +158,8 @@ def _restore_job(job: Job, *, restorer: Restorer) -> None:
                          storage=current.storage if current else None)
                 return
             # Still archived at a newer version: another write landed between our read and
-            # ours (the archiver's `hot_copies_deleted`, or a re-archive with new copies).
-            # Request the restores of what is archived now and write again.
+            # ours (the archiver's `hot_copies_deleted`). Write again, requesting restores
+            # first only if the archived copies are not the ones just requested.
             log.info("job_changed_before_restore_write", version=current.version)
             job = current
     else:

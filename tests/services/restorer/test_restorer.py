@@ -220,10 +220,13 @@ def test_an_archiver_write_between_the_read_and_the_restore_write_does_not_lose_
         life.repository, "transition_storage",
         before=lambda read, *a, **k: life.repository.mark_hot_copies_deleted(read))
 
+    restores = Intercept(life.aws.s3, "restore_object", times=0)
+
     life.restore(life.change_tier(user_id, Tier.PREMIUM),
-                 restorer=replace(life.restorer, repository=late_archiver_write))
+                 restorer=replace(life.restorer, repository=late_archiver_write, s3=restores))
 
     restoring = life.job(job)
     assert restoring.storage is StorageState.RESTORING
     assert restoring.restore_tier == "Expedited"
     assert len(late_archiver_write.calls) == 2
+    assert _tiers_requested(restores) == ["Expedited"] * N  # the same copies: requested once
