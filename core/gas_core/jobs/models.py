@@ -77,6 +77,9 @@ class NotificationClaim(StrEnum):
     CLAIMED = "claimed"  # this caller sends it, then calls finish_notification
     ALREADY_SENT = "already_sent"  # a duplicate event: nothing to do
     IN_PROGRESS = "in_progress"  # another consumer is sending it right now: retry later
+    # An earlier sender claimed it and died before recording the outcome: this caller sends
+    # it, and if that sender died after SES accepted, the user gets a second copy.
+    TAKEN_OVER = "taken_over"
 
 
 # --- models ----------------------------------------------------------------------------------

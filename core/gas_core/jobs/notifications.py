@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from gas_core.jobs.codec import SERIALIZER, is_conditional_failure, serialize_attributes, to_dynamo
+from gas_core.jobs.codec import SERIALIZER, is_conditional_failure, to_dynamo
 from gas_core.jobs.keys import user_pk
 from gas_core.jobs.models import NotificationClaim
 from gas_core.jobs.store import TableStore
@@ -18,27 +18,34 @@ class NotificationStore(TableStore):
     ) -> NotificationClaim:
         """Claim the right to send one email (`marker` from `notified_sk`).
 
-        A conditional put: it succeeds when no marker exists, or when a previous claim was
-        never finished and has expired (its sender died mid-way). The caller then sends and
-        calls `finish_notification`.
+        A conditional write: it succeeds when no marker exists, or when a previous claim was
+        never finished and has expired (its sender died mid-way: TAKEN_OVER). The caller then
+        sends and calls `finish_notification`. The marker counts its claims (`claims`): an
+        email is sent at most once per claim, so that bounds the copies a user can have got.
         """
         now = self._clock()
-        item = serialize_attributes({
-            "pk": user_pk(user_id), "sk": marker, "entity": "notification",
-            "state": "sending", "owner": owner, "claim_expires_at": now + ttl_seconds,
-        })
         try:
-            self._db.put_item(
+            response = self._db.update_item(
                 TableName=self._table,
-                Item=item,
+                Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": marker}},
+                UpdateExpression=(
+                    "SET entity = :entity, #state = :sending, #owner = :owner, "
+                    "claim_expires_at = :expires, claims = if_not_exists(claims, :zero) + :one"
+                ),
                 ConditionExpression=(
                     "attribute_not_exists(pk) OR (#state = :sending AND claim_expires_at < :now)"
                 ),
-                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeNames={"#state": "state", "#owner": "owner"},
                 ExpressionAttributeValues={
+                    ":entity": {"S": "notification"},
                     ":sending": {"S": "sending"},
+                    ":owner": {"S": owner},
+                    ":expires": SERIALIZER.serialize(to_dynamo(float(now + ttl_seconds))),
                     ":now": SERIALIZER.serialize(to_dynamo(float(now))),
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
                 },
+                ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
@@ -48,7 +55,8 @@ class NotificationStore(TableStore):
             state = old.get("state", {}).get("S")
             return (NotificationClaim.ALREADY_SENT if state == "sent"
                     else NotificationClaim.IN_PROGRESS)
-        return NotificationClaim.CLAIMED
+        claims = int(response.get("Attributes", {}).get("claims", {}).get("N", "1"))
+        return NotificationClaim.CLAIMED if claims == 1 else NotificationClaim.TAKEN_OVER
 
     def finish_notification(
         self, user_id: str, marker: str, *, owner: str, sent: bool, keep_seconds: float

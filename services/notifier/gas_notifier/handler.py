@@ -7,7 +7,9 @@ under the user's partition with a conditional put; after SES accepted the email 
 is marked sent. A duplicate finds it sent and stops; one arriving while another consumer is
 mid-send is retried later; a sender that died mid-send leaves a claim that expires, so the
 email is sent by the retry (at least once, and exactly once unless a sender dies between
-SES accepting and the marker write).
+SES accepting and the marker write). The marker counts its claims; a retry that takes over a
+dead sender's claim says so (`email_claim_taken_over`, `gas_notifier_claims_taken_over_total`):
+only then can a user get a second copy.
 
 The profile's `notify_email` is honoured at the time of sending.
 """
@@ -128,6 +130,13 @@ def _notify(event: NotifyEvent, *, notifier: Notifier) -> str:
         return "duplicate"
     if claim is NotificationClaim.IN_PROGRESS:
         raise EmailInProgress(f"{marker} is being sent by another consumer")
+    if claim is NotificationClaim.TAKEN_OVER:
+        # SES has no idempotency key: whether the dead sender's email went out is unknowable,
+        # and sending is the side that never loses one.
+        log.warning("email_claim_taken_over", marker=marker,
+                    reason="an earlier sender died before recording its send; "
+                           "if SES had accepted it, this is a second copy")
+        notifier.metrics.claims_taken_over.labels(kind=event.type).inc()
     keep_seconds = notifier.settings.notifier_marker_days * 24 * 3600
     try:
         email = render_email(event, job=job, profile=profile, settings=notifier.settings,

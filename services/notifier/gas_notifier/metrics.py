@@ -14,3 +14,10 @@ class NotifierMetrics:
             ["kind", "outcome"],
             registry=registry,
         )
+        self.claims_taken_over = Counter(
+            "gas_notifier_claims_taken_over_total",
+            "Emails sent after taking over the expired claim of a sender that died mid-send "
+            "(each may be a second copy of an email SES had already accepted).",
+            ["kind"],
+            registry=registry,
+        )

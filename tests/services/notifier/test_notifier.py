@@ -125,6 +125,35 @@ def test_a_send_in_progress_elsewhere_is_retried_and_a_dead_senders_claim_expire
     assert len(life.ses.sent) == 1
 
 
+def test_a_sender_dying_after_ses_accepted_leaves_a_counted_takeover_and_one_resend(
+    life: Lifecycle, user_id: str
+) -> None:
+    """SES has no idempotency key: a sender killed between SES accepting and the marker
+    write cannot be told from one killed before sending. The retry sends (never zero
+    emails), and says it took the claim over: the marker's claim count bounds the copies."""
+    job = life.completed_job(user_id)
+    marker = notified_sk("job.completed", job.job_id)
+    killed = Intercept(life.repository, "finish_notification",
+                       before=lambda *a, **k: (_ for _ in ()).throw(SystemExit("SIGKILL")))
+    with pytest.raises(SystemExit):
+        life.notify(life.completed_event(job), notifier=replace(life.notifier, repository=killed))
+    assert len(life.ses.sent) == 1
+    assert life.metric("notifier", "gas_notifier_claims_taken_over_total",
+                       kind="job.completed") == 0
+
+    life.clock.advance(life.notifier.settings.notifier_claim_seconds + 1)
+    assert life.notify(life.completed_event(job)) == "sent"
+    assert life.notify(life.completed_event(job)) == "duplicate"
+
+    assert len(life.ses.sent) == 2
+    assert life.metric("notifier", "gas_notifier_claims_taken_over_total",
+                       kind="job.completed") == 1
+    item = life.aws.dynamodb.get_item(
+        TableName=life.settings.names.table,
+        Key={"pk": {"S": f"USER#{user_id}"}, "sk": {"S": marker}})["Item"]
+    assert (item["state"]["S"], item["claims"]["N"]) == ("sent", "2")
+
+
 def test_user_text_is_escaped_in_the_html_email(life: Lifecycle, user_id: str) -> None:
     job = life.completed_job(user_id, input_file_name="<script>alert(1)</script>.vcf")
     life.notify(life.completed_event(job))
